@@ -1,0 +1,1 @@
+"""Self-supervised pretraining: objectives, data pipeline and trainer."""
