@@ -1,0 +1,693 @@
+"""LUNA front end: patch embedding, electrode-position encoding, channel unification.
+
+Parameter names follow the published LUNA/LuMamba checkpoints. The maths is that of
+the reference implementation, rewritten for speed on CPUs:
+
+- the temporal convolutions of a patch are small linear maps, applied as dense
+  matrices to all tokens at once (``tokens @ W``);
+- the discrete Fourier transform of a 40-sample patch is a matrix product;
+- the channel cross-attention folds the key projection into the (fixed) queries
+  and the value projection after the attention average, so the per-electrode
+  work is one LayerNorm and one small matrix product;
+- everything after the patch GroupNorm statistics runs in chunks of patches,
+  which bounds memory for recordings of any length.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PATCH_SIZE = 40
+LN_EPS = 1e-5
+GN_EPS = 1e-5
+
+
+class Mlp(nn.Module):
+    """Linear -> GELU -> (LayerNorm) -> Linear, with the names fc1/norm/fc2.
+
+    Parameters
+    ----------
+    in_features, hidden_features, out_features : int
+        Widths.
+    norm : bool
+        Whether a LayerNorm acts on the hidden layer (after the GELU).
+    drop : float
+        Dropout after the activation and after ``fc2`` (training only).
+    """
+
+    def __init__(
+        self, in_features, hidden_features, out_features, norm=False, drop=0.0
+    ):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.drop = nn.Dropout(drop)
+        self.norm = nn.LayerNorm(hidden_features) if norm else None
+        self.fc2 = nn.Linear(hidden_features, out_features)
+
+    def forward(self, x):
+        """Apply the MLP to the last dimension of ``x``."""
+        x = self.drop(F.gelu(self.fc1(x)))
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.drop(self.fc2(x))
+
+
+def check_inputs(x, positions, channel_mask, patch_size=PATCH_SIZE):
+    """Validate model inputs and bring positions/mask to per-sample form.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (B, C, T)
+        Signals.
+    positions : torch.Tensor | array, shape (B, C, 3) | (C, 3)
+        Electrode positions in metres.
+    channel_mask : torch.Tensor | None, shape (B, C)
+        True for real channels, False for padding.
+    patch_size : int
+        T must be a multiple of it.
+
+    Returns
+    -------
+    positions : torch.Tensor, shape (B, C, 3)
+    channel_mask : torch.Tensor | None, shape (B, C)
+        None when every channel is real.
+    """
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (B, C, T), got {tuple(x.shape)}")
+    n_batch, n_chan, n_times = x.shape
+    if n_times == 0 or n_times % patch_size:
+        raise ValueError(
+            f"T={n_times} samples is not a positive multiple of the patch size "
+            f"{patch_size}; crop or pad the windows (e.g. 5 s at 256 Hz = 1280)"
+        )
+    positions = torch.as_tensor(positions, dtype=x.dtype, device=x.device)
+    if positions.ndim == 2:
+        positions = positions.expand(n_batch, -1, -1)
+    if positions.shape != (n_batch, n_chan, 3):
+        raise ValueError(
+            f"positions must have shape ({n_chan}, 3) or ({n_batch}, {n_chan}, 3) "
+            f"for x of shape {tuple(x.shape)}, got {tuple(positions.shape)}"
+        )
+    if channel_mask is not None:
+        channel_mask = torch.as_tensor(channel_mask, device=x.device).bool()
+        if channel_mask.shape != (n_batch, n_chan):
+            raise ValueError(
+                f"channel_mask must have shape ({n_batch}, {n_chan}), "
+                f"got {tuple(channel_mask.shape)}"
+            )
+        empty = (~channel_mask.any(dim=1)).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"samples {empty} have no real channel in channel_mask")
+        if bool(channel_mask.all()):
+            channel_mask = None
+    if channel_mask is None and not torch.isfinite(positions).all():
+        raise ValueError("positions contain NaN or infinite values")
+    return positions, channel_mask
+
+
+def normalize_positions(positions, channel_mask=None):
+    """Min-max normalise coordinates per sample and axis over the real channels.
+
+    Parameters
+    ----------
+    positions : torch.Tensor, shape (B, C, 3)
+        Coordinates.
+    channel_mask : torch.Tensor | None, shape (B, C)
+        Real channels (padding is ignored and set to 0).
+
+    Returns
+    -------
+    normalized : torch.Tensor, shape (B, C, 3)
+        ``(p - min) / (max - min + 1e-8)``.
+    """
+    if channel_mask is None:
+        low = positions.amin(dim=1, keepdim=True)
+        high = positions.amax(dim=1, keepdim=True)
+        return (positions - low) / (high - low + 1e-8)
+    real = channel_mask[..., None]
+    positions = torch.where(real, positions, 0.0)
+    low = torch.where(real, positions, math.inf).amin(dim=1, keepdim=True)
+    high = torch.where(real, positions, -math.inf).amax(dim=1, keepdim=True)
+    return torch.where(real, (positions - low) / (high - low + 1e-8), 0.0)
+
+
+def nerf_encoding(coords, width):
+    """NeRF sin/cos encoding of 3-D coordinates, zero-padded to ``width``.
+
+    Parameters
+    ----------
+    coords : torch.Tensor, shape (..., 3)
+        Normalised coordinates.
+    width : int
+        Output width; ``width // 6`` frequency bands ``2**0 .. 2**(F-1)``.
+
+    Returns
+    -------
+    features : torch.Tensor, shape (..., width)
+        Ordered (band, axis, [sin, cos]).
+    """
+    n_bands = width // (2 * coords.shape[-1])
+    bands = 2.0 ** torch.arange(n_bands, device=coords.device, dtype=coords.dtype)
+    angles = bands[:, None] * coords[..., None, :]  # (..., band, axis)
+    features = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-3)
+    return F.pad(features, (0, width - features.shape[-1]))
+
+
+def _dense_conv_matrix(conv, in_channels, length):
+    """The (in_channels*length) -> (out*L_out) matrix of a bias-free Conv2d (1, k).
+
+    Rows and columns are ordered (position, channel).
+    """
+    n_in = in_channels * length
+    basis = torch.eye(n_in, dtype=conv.weight.dtype, device=conv.weight.device)
+    basis = basis.view(n_in, length, in_channels).permute(0, 2, 1)[:, :, None, :]
+    out = F.conv2d(basis, conv.weight, None, conv.stride, conv.padding)
+    return out[:, :, 0, :].transpose(1, 2).reshape(n_in, -1)
+
+
+class PatchEmbedding(nn.Module):
+    """LUNA temporal patch embedding (``patch_embed.proj_in.{0..8}``).
+
+    Conv2d(1, E/4, (1, 19), stride 10) -> GroupNorm(4) -> GELU -> twice
+    [Conv2d(E/4, E/4, (1, 3)) -> GroupNorm(4) -> GELU], flattened (position,
+    channel). The GroupNorm statistics are taken, as in the reference, over all
+    real tokens of a sample.
+
+    Parameters
+    ----------
+    embed_dim : int
+        Token width E.
+    patch_size : int
+        Samples per patch.
+    """
+
+    def __init__(self, embed_dim=64, patch_size=PATCH_SIZE):
+        super().__init__()
+        width, half = embed_dim // 4, patch_size // 2
+        self.patch_size = patch_size
+        self.proj_in = nn.Sequential(
+            nn.Conv2d(1, width, (1, half - 1), (1, half // 2), (0, half // 2 - 1)),
+            nn.GroupNorm(4, width),
+            nn.GELU(),
+            nn.Conv2d(width, width, (1, 3), padding=(0, 1)),
+            nn.GroupNorm(4, width),
+            nn.GELU(),
+            nn.Conv2d(width, width, (1, 3), padding=(0, 1)),
+            nn.GroupNorm(4, width),
+            nn.GELU(),
+        )
+
+    def dense_weights(self):
+        """Dense matrices and biases of the three convolutions."""
+        convs = [self.proj_in[i] for i in (0, 3, 6)]
+        width = convs[0].out_channels
+        mats = [_dense_conv_matrix(convs[0], 1, self.patch_size)]
+        n_pos = mats[0].shape[1] // width
+        mats += [_dense_conv_matrix(c, width, n_pos) for c in convs[1:]]
+        biases = [c.bias.repeat(n_pos) for c in convs]
+        return mats, biases
+
+    def forward(self, tokens, token_weight=None):
+        """Embed tokens.
+
+        Parameters
+        ----------
+        tokens : torch.Tensor, shape (B, N, P)
+            Patches of one sample are the N tokens of its row.
+        token_weight : torch.Tensor | None, shape (B, N)
+            1 for real tokens and 0 for padding (excluded from the statistics).
+
+        Returns
+        -------
+        out : torch.Tensor, shape (B, N, E)
+        """
+        mats, biases = self.dense_weights()
+        norms = [self.proj_in[i] for i in (1, 4, 7)]
+        h = tokens
+        for mat, bias, norm in zip(mats, biases, norms):
+            h = F.gelu(
+                _group_norm_tokens(torch.matmul(h, mat) + bias, norm, token_weight)
+            )
+        return h
+
+
+def _group_norm_tokens(h, norm, token_weight):
+    """GroupNorm over (tokens, positions, channels of a group) per sample.
+
+    ``h`` is (B, N, L*c) with columns ordered (position, channel).
+    """
+    n_batch, n_tok, n_col = h.shape
+    groups, width = norm.num_groups, norm.num_channels
+    view = h.view(n_batch, n_tok, n_col // width, groups, width // groups)
+    if token_weight is None:
+        var, mean = torch.var_mean(view, dim=(1, 2, 4), correction=0, keepdim=True)
+    else:
+        w = token_weight.to(h.dtype)[:, :, None, None, None]
+        count = w.sum(dim=1, keepdim=True) * view.shape[2] * view.shape[4]
+        mean = (view * w).sum(dim=(1, 2, 4), keepdim=True) / count
+        var = ((view - mean).square() * w).sum(dim=(1, 2, 4), keepdim=True) / count
+    scale = torch.rsqrt(var + norm.eps) * norm.weight.view(groups, -1)
+    shift = norm.bias.view(groups, -1) - mean * scale
+    return (view * scale + shift).view(n_batch, n_tok, n_col)
+
+
+class MultiBranchEmbedding(nn.Module):
+    """EEGM2-style multi-branch temporal embedding (kernels 1, 3 and 7).
+
+    Parallel Conv1d branches with "same" padding over each patch, concatenated,
+    fused by a 1x1 convolution, per-token GroupNorm and GELU, then averaged into
+    4 segments and flattened (segment, channel) to width E.
+
+    Parameters
+    ----------
+    embed_dim : int
+        Token width E (a multiple of 4).
+    patch_size : int
+        Samples per patch (a multiple of 4).
+    """
+
+    kernels = (1, 3, 7)
+
+    def __init__(self, embed_dim=64, patch_size=PATCH_SIZE):
+        super().__init__()
+        width = embed_dim // 4
+        self.patch_size = patch_size
+        self.branches = nn.ModuleList(
+            nn.Conv1d(1, width, k, padding=k // 2) for k in self.kernels
+        )
+        self.fuse = nn.Conv1d(len(self.kernels) * width, width, 1)
+        self.norm = nn.GroupNorm(4, width)
+
+    def forward(self, tokens, token_weight=None):
+        """Embed tokens (B, N, P) -> (B, N, E); tokens are independent."""
+        n_batch, n_tok, n_times = tokens.shape
+        flat = tokens.reshape(-1, 1, n_times)
+        h = torch.cat([branch(flat) for branch in self.branches], dim=1)
+        h = F.gelu(self.norm(self.fuse(h)))
+        h = F.avg_pool1d(h, n_times // 4)  # (n, width, 4)
+        return h.transpose(1, 2).reshape(n_batch, n_tok, -1)
+
+
+def _dft_matrix(patch_size, dtype, device):
+    """Real and imaginary rfft rows as one (P, 2 * (P // 2 + 1)) matrix."""
+    n_freq = patch_size // 2 + 1
+    t = torch.arange(patch_size, dtype=torch.float64)
+    k = torch.arange(n_freq, dtype=torch.float64)
+    phase = 2 * math.pi * torch.outer(t, k) / patch_size
+    real, imag = torch.cos(phase), -torch.sin(phase)
+    imag[:, 0] = 0.0
+    if patch_size % 2 == 0:
+        imag[:, -1] = 0.0
+    return torch.cat([real, imag], dim=1).to(dtype=dtype, device=device)
+
+
+class FrequencyEmbedding(nn.Module):
+    """Magnitude and phase of each patch's rfft -> MLP (``freq_embed``).
+
+    Parameters
+    ----------
+    embed_dim : int
+        Token width E.
+    patch_size : int
+        Samples per patch.
+    """
+
+    def __init__(self, embed_dim=64, patch_size=PATCH_SIZE):
+        super().__init__()
+        n_feat = 2 * (patch_size // 2 + 1)
+        self.patch_size = patch_size
+        self.frequency_to_embed = Mlp(n_feat, 4 * n_feat, embed_dim)
+        self._dft = None
+
+    def dft(self, tokens):
+        """The cached DFT matrix for the dtype/device of ``tokens``."""
+        dft = self._dft
+        if dft is None or dft.dtype != tokens.dtype or dft.device != tokens.device:
+            dft = self._dft = _dft_matrix(self.patch_size, tokens.dtype, tokens.device)
+        return dft
+
+    def forward(self, tokens):
+        """Embed tokens (..., P) -> (..., E)."""
+        spec = torch.matmul(tokens, self.dft(tokens))
+        real, imag = spec.chunk(2, dim=-1)
+        inner = slice(1, -1) if self.patch_size % 2 == 0 else slice(1, None)
+        phase = torch.empty_like(real)
+        phase[..., inner] = torch.atan2(imag[..., inner], real[..., inner])
+        edge = [0, -1] if self.patch_size % 2 == 0 else [0]
+        phase[..., edge] = torch.where(real[..., edge] < 0, math.pi, 0.0)
+        feats = torch.cat([torch.hypot(real, imag), phase], dim=-1)
+        return self.frequency_to_embed(feats)
+
+
+class CrossAttentionUnifier(nn.Module):
+    """Learned-query cross-attention over the electrodes (``cross_attn``).
+
+    Parameters
+    ----------
+    num_queries : int
+        Number of learned queries Q.
+    embed_dim : int
+        Token width E.
+    num_heads : int
+        Attention heads.
+    dropout : float
+        Dropout of the attention, FFN and query self-attention (training only).
+    """
+
+    def __init__(self, num_queries=6, embed_dim=64, num_heads=2, dropout=0.1):
+        super().__init__()
+        self.num_queries = num_queries
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.query_embed = nn.Parameter(torch.empty(1, num_queries, embed_dim))
+        nn.init.orthogonal_(self.query_embed)
+        # Unused scalar kept (with its spelling) so published weights load.
+        self.temparature = nn.Parameter(torch.tensor(1.0), requires_grad=False)
+        self.cross_attention = nn.MultiheadAttention(
+            embed_dim, num_heads, dropout=dropout, batch_first=True
+        )
+        self.ffn = Mlp(embed_dim, 4 * embed_dim, embed_dim, norm=True, drop=dropout)
+        self.keys_norm = nn.LayerNorm(embed_dim)
+        self.values_norm = nn.LayerNorm(embed_dim)
+        self.queries_norm = nn.LayerNorm(embed_dim)
+        layer = nn.TransformerEncoderLayer(
+            embed_dim,
+            num_heads,
+            dim_feedforward=4 * embed_dim,
+            dropout=dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.query_self_attn = nn.TransformerEncoder(
+            layer, num_layers=3, enable_nested_tensor=False
+        )
+
+    def folded_weights(self):
+        """Key projection folded into the queries, value+output projections fused.
+
+        Returns
+        -------
+        score_mat : torch.Tensor, shape (E, H*Q)
+            ``scores = xhat @ score_mat`` up to a per-query constant (which the
+            softmax cancels); ``xhat`` is the un-affine LayerNorm of a token.
+        value_mat : torch.Tensor, shape (H*E, E)
+            Maps the attention-averaged ``xhat`` of each head to the output.
+        value_bias : torch.Tensor, shape (H, E)
+            Output contribution of a head per unit of attention mass.
+        """
+        mha = self.cross_attention
+        embed_dim, heads = mha.embed_dim, self.num_heads
+        head_dim = embed_dim // heads
+        w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
+        q = F.linear(self.queries_norm(self.query_embed[0]), w_q, b_q)
+        q = q.view(-1, heads, head_dim).transpose(0, 1)  # (H, Q, dh)
+        w_k = w_k.view(heads, head_dim, embed_dim)
+        score_mat = torch.matmul(q, w_k) / math.sqrt(head_dim)  # (H, Q, E)
+        score_mat = score_mat * self.keys_norm.weight
+        score_mat = score_mat.reshape(-1, embed_dim).t()
+        w_o = mha.out_proj.weight.view(embed_dim, heads, head_dim).transpose(0, 1)
+        w_v = w_v.view(heads, head_dim, embed_dim)
+        value_mat = torch.matmul(w_o, w_v * self.values_norm.weight)  # (H, E, E)
+        value_mat = value_mat.transpose(1, 2).reshape(heads * embed_dim, embed_dim)
+        v_shift = torch.matmul(w_v, self.values_norm.bias) + b_v.view(heads, head_dim)
+        value_bias = torch.matmul(w_o, v_shift[..., None])[..., 0]  # (H, E)
+        return score_mat, value_mat, value_bias
+
+    def forward(self, tokens, key_mask=None, need_weights=False):
+        """Unify the electrodes of each (sample, patch) row into Q tokens.
+
+        Parameters
+        ----------
+        tokens : torch.Tensor, shape (n, C, E)
+            Token of each electrode.
+        key_mask : torch.Tensor | None, shape (n, C)
+            True for real electrodes.
+        need_weights : bool
+            Also return the attention maps.
+
+        Returns
+        -------
+        out : torch.Tensor, shape (n, Q, E)
+        attention : torch.Tensor | None, shape (n, Q, C)
+            Attention of each query over the electrodes, averaged over heads.
+        """
+        n_rows, n_chan, embed_dim = tokens.shape
+        heads, n_q = self.num_heads, self.num_queries
+        score_mat, value_mat, value_bias = self.folded_weights()
+        xhat = F.layer_norm(tokens, (embed_dim,), eps=self.keys_norm.eps)
+        scores = torch.matmul(xhat, score_mat).transpose(1, 2)  # (n, H*Q, C)
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask[:, None, :], -math.inf)
+        attn = torch.softmax(scores, dim=-1)
+        weights = (
+            attn.view(n_rows, heads, n_q, n_chan).mean(dim=1) if need_weights else None
+        )
+        if self.training and self.dropout > 0:
+            attn = F.dropout(attn, self.dropout)
+        pooled = torch.bmm(attn, xhat)  # (n, H*Q, E)
+        pooled = pooled.view(n_rows, heads, n_q, embed_dim).transpose(1, 2)
+        mass = attn.sum(dim=-1).view(n_rows, heads, n_q).transpose(1, 2)
+        out = torch.matmul(pooled.reshape(n_rows, n_q, -1), value_mat)
+        out = out + torch.matmul(mass, value_bias) + self.cross_attention.out_proj.bias
+        out = self.ffn(out) + out
+        return self.query_self_attn(out), weights
+
+
+class ChannelUnifiedModel(nn.Module):
+    """Base class: the LUNA front end shared by LuMamba and LUNA.
+
+    Registers, in checkpoint order, ``mask_token``, ``patch_embed``,
+    ``freq_embed``, ``channel_location_embedder`` and ``cross_attn``.
+
+    Parameters
+    ----------
+    num_queries : int
+        Learned queries Q.
+    embed_dim : int
+        Token width E (D = Q * E).
+    num_heads : int
+        Heads of the channel cross-attention.
+    patch_size : int
+        Samples per patch.
+    embedding : "luna" | "multibranch"
+        Temporal patch embedding.
+    dropout : float
+        Dropout of the channel unification (training only).
+    """
+
+    #: rows of (sample, patch) handled per chunk in the front end (bounds memory).
+    chunk_tokens = 65536
+
+    def __init__(
+        self,
+        num_queries=6,
+        embed_dim=64,
+        num_heads=2,
+        patch_size=PATCH_SIZE,
+        embedding="luna",
+        dropout=0.1,
+    ):
+        super().__init__()
+        if embedding not in ("luna", "multibranch"):
+            raise ValueError(
+                f"embedding must be 'luna' or 'multibranch', got {embedding!r}"
+            )
+        self.patch_size = patch_size
+        self.num_queries = num_queries
+        self.patch_embed_dim = embed_dim
+        self.embed_dim = num_queries * embed_dim
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        nn.init.normal_(self.mask_token, std=0.02)
+        embed_cls = PatchEmbedding if embedding == "luna" else MultiBranchEmbedding
+        self.patch_embed = embed_cls(embed_dim, patch_size)
+        self.freq_embed = FrequencyEmbedding(embed_dim, patch_size)
+        self.channel_location_embedder = nn.Sequential(
+            Mlp(embed_dim, 2 * embed_dim, embed_dim, norm=True)
+        )
+        self.cross_attn = CrossAttentionUnifier(
+            num_queries, embed_dim, num_heads, dropout
+        )
+
+    def location_embedding(self, positions, channel_mask=None, jitter=0.0):
+        """Embedding (B, C, E) of electrode positions (B, C, 3)."""
+        coords = normalize_positions(positions, channel_mask)
+        if jitter > 0:
+            coords = coords + jitter * torch.randn_like(coords)
+        return self.channel_location_embedder(
+            nerf_encoding(coords, self.patch_embed_dim)
+        )
+
+    def unify(
+        self,
+        x,
+        positions,
+        channel_mask=None,
+        patch_mask=None,
+        jitter=0.0,
+        need_weights=False,
+    ):
+        """Tokens of each patch unified over the electrodes.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, C, T)
+            Normalised signals.
+        positions : torch.Tensor, shape (B, C, 3) | (C, 3)
+            Electrode positions in metres.
+        channel_mask : torch.Tensor | None, shape (B, C)
+            True for real channels.
+        patch_mask : torch.Tensor | None, shape (B, C, S)
+            True where a patch is replaced by ``mask_token``.
+        jitter : float
+            Std of the Gaussian noise on normalised coordinates (pretraining).
+        need_weights : bool
+            Also return attention maps.
+
+        Returns
+        -------
+        unified : torch.Tensor, shape (B, S, Q*E)
+        attention : torch.Tensor | None, shape (B, S, Q, C)
+        loc_emb : torch.Tensor, shape (B, C, E)
+        """
+        positions, channel_mask = check_inputs(
+            x, positions, channel_mask, self.patch_size
+        )
+        n_batch, n_chan, n_times = x.shape
+        n_patch = n_times // self.patch_size
+        loc_emb = self.location_embedding(positions, channel_mask, jitter)
+        # Tokens ordered (sample, patch, channel) so rows of a patch are contiguous.
+        tokens = x.view(n_batch, n_chan, n_patch, self.patch_size).transpose(1, 2)
+        tokens = tokens.reshape(n_batch, n_patch * n_chan, self.patch_size)
+        weight = None
+        if channel_mask is not None:
+            weight = (
+                channel_mask[:, None, :].expand(-1, n_patch, -1).reshape(n_batch, -1)
+            )
+        temporal = self.patch_embed(tokens, weight)
+        temporal = temporal.view(n_batch, n_patch, n_chan, -1)
+        tokens = tokens.view(n_batch, n_patch, n_chan, self.patch_size)
+        if patch_mask is not None:
+            patch_mask = torch.as_tensor(patch_mask, device=x.device).bool()
+            if patch_mask.shape != (n_batch, n_chan, n_patch):
+                raise ValueError(
+                    f"patch_mask must have shape {(n_batch, n_chan, n_patch)}, "
+                    f"got {tuple(patch_mask.shape)}"
+                )
+            patch_mask = patch_mask.transpose(1, 2)
+        step = max(1, self.chunk_tokens // max(1, n_batch * n_chan))
+        outs, maps = [], []
+        for start in range(0, n_patch, step):
+            part = slice(start, start + step)
+            emb = temporal[:, part] + self.freq_embed(tokens[:, part])
+            if patch_mask is not None:
+                emb = torch.where(patch_mask[:, part, :, None], self.mask_token, emb)
+            emb = emb + loc_emb[:, None]
+            rows = emb.reshape(-1, n_chan, emb.shape[-1])
+            key_mask = None
+            if channel_mask is not None:
+                key_mask = channel_mask[:, None].expand(-1, emb.shape[1], -1)
+                key_mask = key_mask.reshape(-1, n_chan)
+            out, attn = self.cross_attn(rows, key_mask, need_weights)
+            outs.append(out.view(n_batch, -1, self.embed_dim))
+            if need_weights:
+                maps.append(attn.view(n_batch, -1, self.num_queries, n_chan))
+        unified = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
+        attention = None
+        if need_weights:
+            attention = torch.cat(maps, dim=1) if len(maps) > 1 else maps[0]
+        return unified, attention, loc_emb
+
+    def temporal_encode(self, unified):
+        """Temporal encoder over the unified tokens (B, S, D) -> (B, S, D)."""
+        raise NotImplementedError
+
+    def encode(self, x, positions, channel_mask=None):
+        """Encoder output (B, S, D) for signals (B, C, T) and positions.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, C, T)
+            Normalised signals; T a multiple of ``patch_size``.
+        positions : torch.Tensor, shape (B, C, 3) | (C, 3)
+            Electrode positions in metres (MNE head frame).
+        channel_mask : torch.Tensor | None, shape (B, C)
+            True for real channels, False for padding.
+
+        Returns
+        -------
+        latent : torch.Tensor, shape (B, S, D)
+        """
+        unified = self.unify(x, positions, channel_mask)[0]
+        return self.temporal_encode(unified)
+
+    def embed(self, x, positions, channel_mask=None):
+        """Pooled embedding (B, D): the encoder output averaged over patches."""
+        return self.encode(x, positions, channel_mask).mean(dim=1)
+
+    def forward(self, x, positions, channel_mask=None):
+        """Logits (B, n_outputs) of the classification head."""
+        if self.classifier is None:
+            raise ValueError(
+                "this model has no classification head; create it with "
+                "n_outputs=... (or use encode/embed)"
+            )
+        return self.classifier(self.encode(x, positions, channel_mask))
+
+    def channel_attention(self, x, positions, channel_mask=None):
+        """Attention (B, Q, C) of each query over the electrodes.
+
+        Averaged over heads and patches; padded channels get 0.
+        """
+        attention = self.unify(x, positions, channel_mask, need_weights=True)[1]
+        return attention.mean(dim=1)
+
+    def pretrain_forward(
+        self, x, positions, patch_mask, channel_mask=None, jitter=0.0, channel_ids=None
+    ):
+        """Masked-patch reconstruction pass.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, C, T)
+            Normalised signals.
+        positions : torch.Tensor, shape (B, C, 3) | (C, 3)
+            Electrode positions in metres.
+        patch_mask : torch.Tensor | None, shape (B, C, S)
+            True where a patch is replaced by ``mask_token``.
+        channel_mask : torch.Tensor | None, shape (B, C)
+            True for real channels.
+        jitter : float
+            Std of the Gaussian noise on the normalised coordinates.
+        channel_ids : torch.Tensor | None, shape (B, C) | (C,)
+            Optional channel-name indices for ``channel_emb``; None decodes from
+            positions only (any montage).
+
+        Returns
+        -------
+        out : dict
+            ``recon`` (B, C, T), ``attention`` (B*S, Q, C), ``latent`` (B, S, D).
+        """
+        if self.decoder_head is None:
+            raise ValueError(
+                "pretrain_forward needs the reconstruction decoder; create the "
+                "model with n_outputs=None"
+            )
+        unified, attention, loc_emb = self.unify(
+            x, positions, channel_mask, patch_mask, jitter, need_weights=True
+        )
+        latent = self.temporal_encode(unified)
+        queries = loc_emb
+        if channel_ids is not None:
+            if self.channel_emb is None:
+                raise ValueError("channel_ids given but the model has no channel_emb")
+            ids = torch.as_tensor(channel_ids, device=x.device).long()
+            queries = queries + self.channel_emb(ids)
+        channel_mask = check_inputs(x, positions, channel_mask, self.patch_size)[1]
+        recon = self.decoder_head(latent, queries, channel_mask)
+        n_chan = x.shape[1]
+        attention = attention.reshape(-1, self.num_queries, n_chan)
+        return {"recon": recon, "attention": attention, "latent": latent}

@@ -1,0 +1,119 @@
+"""LuMamba: LUNA channel unification followed by bidirectional Mamba blocks."""
+
+from torch import nn
+
+from .decoder import N_CHANNEL_NAMES, ChannelEmbedding, ReconstructionDecoder
+from .frontend import PATCH_SIZE, ChannelUnifiedModel
+from .heads import make_head
+
+SSMS = ("mamba", "mamba2")
+
+
+def make_ssm(ssm, d_model, d_state, d_conv, expand):
+    """Build one Mamba ("mamba") or Mamba-2 ("mamba2") layer."""
+    if ssm == "mamba":
+        from .mamba import Mamba
+
+        return Mamba(d_model, d_state=d_state, d_conv=d_conv, expand=expand)
+    if ssm == "mamba2":
+        from .mamba2 import Mamba2
+
+        return Mamba2(d_model, d_state=d_state, d_conv=d_conv, expand=expand)
+    raise ValueError(f"ssm must be one of {SSMS}, got {ssm!r}")
+
+
+class BiMamba(nn.Module):
+    """Forward Mamba plus time-reversed Mamba, summed ("add" strategy).
+
+    Parameters
+    ----------
+    d_model : int
+        Width.
+    ssm : "mamba" | "mamba2"
+        Layer type.
+    d_state, d_conv, expand : int
+        Layer hyperparameters.
+    """
+
+    def __init__(self, d_model, ssm="mamba", d_state=16, d_conv=4, expand=2):
+        super().__init__()
+        self.mamba_fwd = make_ssm(ssm, d_model, d_state, d_conv, expand)
+        self.mamba_rev = make_ssm(ssm, d_model, d_state, d_conv, expand)
+
+    def forward(self, x):
+        """(B, L, D) -> (B, L, D)."""
+        rev = self.mamba_rev(x.flip(1)).flip(1)
+        return self.mamba_fwd(x) + rev
+
+
+class LuMamba(ChannelUnifiedModel):
+    """LuMamba encoder with a reconstruction decoder or a classification head.
+
+    Parameters
+    ----------
+    n_outputs : int | None
+        Outputs of the classification head; None builds the pretraining layout
+        (reconstruction decoder and channel-name embedding, no head).
+    head : "query" | "mamba" | "linear" | None
+        Head type (default "query" when ``n_outputs`` is given).
+    num_queries : int
+        Learned queries Q of the channel unification.
+    embed_dim : int
+        Token width E (model width D = Q * E).
+    num_heads : int
+        Heads of the channel cross-attention.
+    num_blocks : int
+        Bidirectional Mamba blocks.
+    ssm : "mamba" | "mamba2"
+        Layer type of the blocks.
+    d_state, d_conv, expand : int
+        Hyperparameters of each Mamba layer.
+    embedding : "luna" | "multibranch"
+        Temporal patch embedding.
+    patch_size : int
+        Samples per patch.
+    dropout : float
+        Dropout of the channel unification (training only).
+    """
+
+    def __init__(
+        self,
+        n_outputs=None,
+        head=None,
+        num_queries=6,
+        embed_dim=64,
+        num_heads=2,
+        num_blocks=2,
+        ssm="mamba",
+        d_state=16,
+        d_conv=4,
+        expand=2,
+        embedding="luna",
+        patch_size=PATCH_SIZE,
+        dropout=0.1,
+    ):
+        super().__init__(
+            num_queries, embed_dim, num_heads, patch_size, embedding, dropout
+        )
+        width = self.embed_dim
+        # Registration order = key order of the published checkpoints.
+        self.decoder_head = self.channel_emb = self.classifier = None
+        if n_outputs is None:
+            self.decoder_head = ReconstructionDecoder(
+                embed_dim, num_queries, patch_size, num_heads
+            )
+            self.channel_emb = ChannelEmbedding(embed_dim, N_CHANNEL_NAMES)
+        else:
+            self.mask_token.requires_grad_(False)
+            self.classifier = make_head(head or "query", width, n_outputs)
+        self.mamba_blocks = nn.ModuleList(
+            BiMamba(width, ssm, d_state, d_conv, expand) for _ in range(num_blocks)
+        )
+        self.norm_layers = nn.ModuleList(nn.LayerNorm(width) for _ in range(num_blocks))
+
+    def temporal_encode(self, unified):
+        """Pre-norm residual bidirectional Mamba blocks, (B, S, D) -> (B, S, D)."""
+        x = unified
+        for block, norm in zip(self.mamba_blocks, self.norm_layers):
+            x = x + block(norm(x))
+        return x

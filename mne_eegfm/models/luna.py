@@ -1,0 +1,169 @@
+"""LUNA: channel unification followed by a rotary-position transformer."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .decoder import N_CHANNEL_NAMES, ChannelEmbedding, ReconstructionDecoder
+from .frontend import PATCH_SIZE, ChannelUnifiedModel
+from .heads import make_head
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding on interleaved pairs (``rotary_emb.freqs``).
+
+    Parameters
+    ----------
+    dim : int
+        Head width (even).
+    theta : float
+        Base of the frequencies ``theta ** (-2i / dim)``.
+    """
+
+    def __init__(self, dim, theta=10000.0):
+        super().__init__()
+        freqs = 1.0 / theta ** (torch.arange(0, dim, 2)[: dim // 2].float() / dim)
+        self.freqs = nn.Parameter(freqs, requires_grad=False)
+
+    def forward(self, x):
+        """Rotate (B, H, L, dim) by position along L."""
+        pos = torch.arange(x.shape[-2], device=x.device, dtype=self.freqs.dtype)
+        angles = torch.outer(pos, self.freqs).repeat_interleave(2, dim=-1)
+        pairs = x.unflatten(-1, (-1, 2))
+        rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
+        return x * angles.cos().to(x.dtype) + rotated * angles.sin().to(x.dtype)
+
+
+class RotaryAttention(nn.Module):
+    """Multi-head self-attention with rotary queries and keys.
+
+    Parameters
+    ----------
+    dim : int
+        Width.
+    num_heads : int
+        Heads.
+    """
+
+    def __init__(self, dim, num_heads):
+        super().__init__()
+        self.num_heads = num_heads
+        self.rotary_emb = RotaryEmbedding(dim // num_heads)
+        self.qkv_proj = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        """(B, L, D) -> (B, L, D)."""
+        n_batch, length, dim = x.shape
+        qkv = self.qkv_proj(x).view(n_batch, length, 3, self.num_heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = self.rotary_emb(q), self.rotary_emb(k)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(n_batch, length, dim))
+
+
+class BlockMlp(nn.Module):
+    """fc1 -> GELU -> LayerNorm -> fc2 (registered as fc1, fc2, norm)."""
+
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, x):
+        """(..., dim) -> (..., dim)."""
+        return self.fc2(self.norm(F.gelu(self.fc1(x))))
+
+
+class RotaryBlock(nn.Module):
+    """Pre-norm transformer block with rotary attention.
+
+    Parameters
+    ----------
+    dim : int
+        Width.
+    num_heads : int
+        Heads.
+    mlp_ratio : float
+        Hidden width of the MLP relative to ``dim``.
+    """
+
+    def __init__(self, dim, num_heads, mlp_ratio=4.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = RotaryAttention(dim, num_heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = BlockMlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x):
+        """(B, L, D) -> (B, L, D)."""
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class LUNA(ChannelUnifiedModel):
+    """LUNA encoder with a reconstruction decoder or a classification head.
+
+    Parameters
+    ----------
+    n_outputs : int | None
+        Outputs of the classification head; None builds the pretraining layout.
+    head : "query" | "mamba" | "linear" | None
+        Head type (default "query" when ``n_outputs`` is given).
+    num_queries : int
+        Learned queries Q.
+    embed_dim : int
+        Token width E (model width D = Q * E).
+    num_heads : int
+        Heads of the channel cross-attention (the transformer has
+        ``num_heads * num_queries``).
+    depth : int
+        Transformer blocks.
+    mlp_ratio : float
+        MLP width of the blocks relative to D.
+    embedding : "luna" | "multibranch"
+        Temporal patch embedding.
+    patch_size : int
+        Samples per patch.
+    dropout : float
+        Dropout of the channel unification (training only).
+    """
+
+    def __init__(
+        self,
+        n_outputs=None,
+        head=None,
+        num_queries=4,
+        embed_dim=64,
+        num_heads=2,
+        depth=8,
+        mlp_ratio=4.0,
+        embedding="luna",
+        patch_size=PATCH_SIZE,
+        dropout=0.1,
+    ):
+        super().__init__(
+            num_queries, embed_dim, num_heads, patch_size, embedding, dropout
+        )
+        width = self.embed_dim
+        self.blocks = nn.ModuleList(
+            RotaryBlock(width, num_heads * num_queries, mlp_ratio) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(width)
+        self.decoder_head = self.channel_emb = self.classifier = None
+        if n_outputs is None:
+            self.decoder_head = ReconstructionDecoder(
+                embed_dim, num_queries, patch_size, num_heads
+            )
+            self.channel_emb = ChannelEmbedding(embed_dim, N_CHANNEL_NAMES)
+        else:
+            self.mask_token.requires_grad_(False)
+            self.classifier = make_head(head or "query", width, n_outputs)
+
+    def temporal_encode(self, unified):
+        """Rotary transformer blocks and final norm, (B, S, D) -> (B, S, D)."""
+        x = unified
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)

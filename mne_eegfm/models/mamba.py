@@ -1,0 +1,181 @@
+"""Mamba (v1) block with the parameter layout of mamba-ssm 2.3.2."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .scan import selective_scan
+
+
+def causal_depthwise_conv(x, weight, bias):
+    """Causal depthwise 1-D convolution over time.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (batch, length, channels)
+        Input sequence.
+    weight : torch.Tensor, shape (channels, 1, kernel)
+        Depthwise kernels (``nn.Conv1d`` layout).
+    bias : torch.Tensor, shape (channels,) | None
+        Bias.
+
+    Returns
+    -------
+    y : torch.Tensor, shape (batch, length, channels)
+        ``y[t] = bias + sum_k weight[k] * x[t - kernel + 1 + k]``.
+    """
+    kernel = weight.shape[-1]
+    y = F.conv1d(
+        x.transpose(1, 2), weight, bias, padding=kernel - 1, groups=x.shape[-1]
+    )
+    return y[..., : x.shape[1]].transpose(1, 2)
+
+
+def init_dt_bias(n, dt_min, dt_max, dt_init_floor, device=None):
+    """Inverse softplus of step sizes drawn log-uniformly in ``[dt_min, dt_max]``."""
+    log_lo, log_hi = math.log(dt_min), math.log(dt_max)
+    dt = torch.exp(torch.rand(n, device=device) * (log_hi - log_lo) + log_lo)
+    dt = dt.clamp(min=dt_init_floor)
+    return dt + torch.log(-torch.expm1(-dt))
+
+
+class Mamba(nn.Module):
+    """Mamba (v1) selective state-space block, a drop-in for ``mamba_ssm.Mamba``.
+
+    Parameters have the names and shapes of mamba-ssm 2.3.2 so its state_dicts
+    load with ``strict=True``. The scan runs in float32 whatever the input dtype.
+    On CUDA with mamba-ssm installed, its selective-scan kernel is used.
+
+    Parameters
+    ----------
+    d_model : int
+        Model width (input and output channels).
+    d_state : int
+        State size per channel (N).
+    d_conv : int
+        Kernel length of the causal depthwise convolution.
+    expand : int
+        ``d_inner = expand * d_model``.
+    dt_rank : int | "auto"
+        Rank of the step-size projection; "auto" is ``ceil(d_model / 16)``.
+    dt_min, dt_max : float
+        Range of the initial step sizes.
+    dt_init : "random" | "constant"
+        Initialisation of ``dt_proj.weight``.
+    dt_scale : float
+        Scale of the ``dt_proj.weight`` initialisation.
+    dt_init_floor : float
+        Smallest initial step size.
+    conv_bias : bool
+        Whether the convolution has a bias.
+    bias : bool
+        Whether ``in_proj`` and ``out_proj`` have biases.
+    use_fast_path : bool
+        Accepted for compatibility with mamba-ssm.
+    layer_idx : int | None
+        Accepted for compatibility with mamba-ssm.
+    device, dtype : torch.device | torch.dtype | None
+        Factory arguments of the parameters.
+    """
+
+    def __init__(
+        self,
+        d_model,
+        d_state=16,
+        d_conv=4,
+        expand=2,
+        dt_rank="auto",
+        dt_min=0.001,
+        dt_max=0.1,
+        dt_init="random",
+        dt_scale=1.0,
+        dt_init_floor=1e-4,
+        conv_bias=True,
+        bias=False,
+        use_fast_path=True,
+        layer_idx=None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.d_model = d_model
+        self.d_state = d_state
+        self.d_conv = d_conv
+        self.expand = expand
+        self.d_inner = int(expand * d_model)
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else dt_rank
+        self.use_fast_path = use_fast_path
+        self.layer_idx = layer_idx
+        d_inner = self.d_inner
+
+        self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=bias, **factory)
+        self.conv1d = nn.Conv1d(
+            d_inner,
+            d_inner,
+            kernel_size=d_conv,
+            groups=d_inner,
+            padding=d_conv - 1,
+            bias=conv_bias,
+            **factory,
+        )
+        self.x_proj = nn.Linear(
+            d_inner, self.dt_rank + 2 * d_state, bias=False, **factory
+        )
+        self.dt_proj = nn.Linear(self.dt_rank, d_inner, bias=True, **factory)
+        dt_std = self.dt_rank**-0.5 * dt_scale
+        if dt_init == "constant":
+            nn.init.constant_(self.dt_proj.weight, dt_std)
+        elif dt_init == "random":
+            nn.init.uniform_(self.dt_proj.weight, -dt_std, dt_std)
+        else:
+            raise ValueError(f"dt_init must be 'random' or 'constant', got {dt_init!r}")
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(
+                init_dt_bias(d_inner, dt_min, dt_max, dt_init_floor, device=device)
+            )
+        self.dt_proj.bias._no_reinit = True
+        A = torch.arange(1, d_state + 1, dtype=torch.float32, device=device)
+        self.A_log = nn.Parameter(torch.log(A).repeat(d_inner, 1))
+        self.A_log._no_weight_decay = True
+        self.D = nn.Parameter(torch.ones(d_inner, device=device))
+        self.D._no_weight_decay = True
+        self.out_proj = nn.Linear(d_inner, d_model, bias=bias, **factory)
+
+    def forward(self, hidden_states, inference_params=None):
+        """Apply the block.
+
+        Parameters
+        ----------
+        hidden_states : torch.Tensor, shape (batch, length, d_model)
+            Input sequence.
+        inference_params : None
+            Step-by-step decoding is not supported; must be None.
+
+        Returns
+        -------
+        out : torch.Tensor, shape (batch, length, d_model)
+            Output sequence, in the input dtype.
+        """
+        if inference_params is not None:
+            raise NotImplementedError("step-by-step decoding is not supported")
+        x, z = self.in_proj(hidden_states).chunk(2, dim=-1)
+        x = F.silu(causal_depthwise_conv(x, self.conv1d.weight, self.conv1d.bias))
+        dt, B, C = self.x_proj(x).split(
+            [self.dt_rank, self.d_state, self.d_state], dim=-1
+        )
+        delta = F.linear(dt, self.dt_proj.weight)
+        y = selective_scan(
+            x,
+            delta,
+            -torch.exp(self.A_log.float()),
+            B,
+            C,
+            D=self.D,
+            z=z,
+            delta_bias=self.dt_proj.bias,
+            delta_softplus=True,
+        )
+        return self.out_proj(y.to(hidden_states.dtype))

@@ -1,0 +1,348 @@
+"""Selective scan of Mamba (v1) in pure PyTorch, with an optional CUDA fast path.
+
+Sequences are ``(batch, length, channels)``. The recurrence, per channel ``d`` and
+state ``n``::
+
+    h[t] = exp(delta[t, d] * A[d, n]) * h[t - 1] + delta[t, d] * B[t, n] * u[t, d]
+    y[t, d] = sum_n C[t, n] * h[t, n, d] + D[d] * u[t, d]
+
+The CPU path walks time with a handful of in-place operations on one
+``(batch, d_state, d_inner)`` state that stays in cache, so the
+``(batch, length, d_inner, d_state)`` tensor is never materialised. When the
+batch is too small to fill the cores (one long recording), the sequence is cut
+into segments that are scanned side by side from a zero state; a short
+recurrence over the segment ends then gives each segment its true initial
+state, whose (decaying) contribution is added in a second sweep. Every decay
+factor is a product of ``exp(delta * A) <= 1``, so nothing can overflow and the
+result equals the sequential recurrence up to float32 rounding.
+"""
+
+from functools import cache
+
+import torch
+import torch.nn.functional as F
+
+#: Number of state values updated per step that keeps the cores busy while the
+#: state (plus one temporary) still fits in the L2 caches.
+TARGET_STATE_SIZE = 2**18
+#: Shortest segment worth scanning separately.
+MIN_SEGMENT_LENGTH = 64
+
+
+@cache
+def _mamba_ssm_scan():
+    """Return mamba-ssm's ``selective_scan_fn`` or None when it is not installed."""
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except ImportError:
+        return None
+    return selective_scan_fn
+
+
+def selective_scan(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False
+):
+    """Run the Mamba (v1) selective scan in float32.
+
+    Parameters
+    ----------
+    u : torch.Tensor, shape (batch, length, d_inner)
+        Input sequence.
+    delta : torch.Tensor, shape (batch, length, d_inner)
+        Step sizes (before ``delta_bias`` and softplus).
+    A : torch.Tensor, shape (d_inner, d_state)
+        State matrix diagonal (negative).
+    B : torch.Tensor, shape (batch, length, d_state)
+        Input projection of the state.
+    C : torch.Tensor, shape (batch, length, d_state)
+        Output projection of the state.
+    D : torch.Tensor, shape (d_inner,) | None
+        Skip connection.
+    z : torch.Tensor, shape (batch, length, d_inner) | None
+        Gate; the output is multiplied by ``silu(z)``.
+    delta_bias : torch.Tensor, shape (d_inner,) | None
+        Added to ``delta`` before the softplus.
+    delta_softplus : bool
+        Apply softplus to ``delta``.
+
+    Returns
+    -------
+    y : torch.Tensor, shape (batch, length, d_inner)
+        Output in float32 (float64 for float64 inputs).
+    """
+    fused = _mamba_ssm_scan() if u.is_cuda else None
+    if fused is not None:
+        y = fused(
+            *(t.transpose(1, 2) for t in (u, delta)),
+            A.float(),
+            *(t.transpose(1, 2) for t in (B, C)),
+            D=None if D is None else D.float(),
+            z=None if z is None else z.transpose(1, 2),
+            delta_bias=None if delta_bias is None else delta_bias.float(),
+            delta_softplus=delta_softplus,
+        )
+        return y.transpose(1, 2).float()
+    dtype = torch.promote_types(u.dtype, torch.float32)
+    u, delta, A, B, C = (t.to(dtype) for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(dtype)
+    if delta_softplus:
+        delta = F.softplus(delta)
+    du = delta * u
+    At = A.t()
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (delta, At, B, C, du)):
+        y = _ScanFunction.apply(delta, At, B, C, du)
+    else:
+        y = scan_segments(delta, At, B, C, du)
+    if D is not None:
+        y = torch.addcmul(y, u, D.to(dtype))
+    if z is not None:
+        y = y * F.silu(z.to(dtype))
+    return y
+
+
+def _time_major(x):
+    return x.transpose(0, 1).contiguous()
+
+
+def scan_loop(delta, At, B, C, du, states=None):
+    """Sequential scan from a zero state, in place on one cached state.
+
+    Parameters
+    ----------
+    delta, du : torch.Tensor, shape (length, batch, d_inner)
+        Step sizes and ``delta * u``, time-major.
+    At : torch.Tensor, shape (d_state, d_inner)
+        Transposed state matrix diagonal.
+    B, C : torch.Tensor, shape (length, batch, d_state)
+        Time-major input and output projections.
+    states : torch.Tensor, shape (length, batch, d_state, d_inner) | None
+        If given, filled with the state after every step (for the backward).
+
+    Returns
+    -------
+    y : torch.Tensor, shape (length, batch, d_inner)
+        ``C . h`` at every step.
+    h : torch.Tensor, shape (batch, d_state, d_inner)
+        Final state.
+    """
+    length, batch, d_inner = delta.shape
+    h = delta.new_zeros(batch, At.shape[0], d_inner)
+    decay = torch.empty_like(h)
+    y = delta.new_empty(length, batch, 1, d_inner)
+    for t in range(length):
+        torch.mul(delta[t, :, None], At, out=decay)
+        decay.exp_()
+        if states is None:
+            h.mul_(decay)
+        else:
+            h = torch.mul(h, decay, out=states[t])
+        h.addcmul_(B[t, :, :, None], du[t, :, None])
+        torch.bmm(C[t, :, None], h, out=y[t])
+    return y.squeeze(2), h
+
+
+def _add_initial_state(y, delta, At, C, h0):
+    """Add the contribution of initial states ``h0`` (batch, N, d) to ``y``."""
+    decay = torch.empty_like(h0)
+    y = y.unsqueeze(2)
+    for t in range(y.shape[0]):
+        torch.mul(delta[t, :, None], At, out=decay)
+        decay.exp_()
+        h0.mul_(decay)
+        y[t].baddbmm_(C[t, :, None], h0)
+
+
+def scan_segments(delta, At, B, C, du, n_segments=None):
+    """Scan without autograd, in segments side by side when the batch is small.
+
+    Parameters
+    ----------
+    delta, du : torch.Tensor, shape (batch, length, d_inner)
+        Step sizes and ``delta * u``.
+    At : torch.Tensor, shape (d_state, d_inner)
+        Transposed state matrix diagonal.
+    B, C : torch.Tensor, shape (batch, length, d_state)
+        Input and output projections.
+    n_segments : int | None
+        Number of segments per sequence; None picks it from the sizes.
+
+    Returns
+    -------
+    y : torch.Tensor, shape (batch, length, d_inner)
+        ``C . h`` at every step.
+    """
+    batch, length, d_inner = delta.shape
+    if n_segments is None:
+        wanted = TARGET_STATE_SIZE // (batch * At.numel())
+        n_segments = max(1, min(wanted, length // MIN_SEGMENT_LENGTH))
+    if n_segments == 1:
+        y, _ = scan_loop(
+            *(_time_major(t) if t is not At else t for t in (delta, At, B, C, du))
+        )
+        return y.transpose(0, 1)
+    seg_len = -(-length // n_segments)
+    pad = n_segments * seg_len - length
+
+    def split(x):
+        # (batch, length, c) -> (seg_len, batch * n_segments, c), zero-padded.
+        x = F.pad(x, (0, 0, 0, pad)).view(batch * n_segments, seg_len, -1)
+        return _time_major(x)
+
+    delta_s, B_s, C_s, du_s = (split(t) for t in (delta, B, C, du))
+    y, h_end = scan_loop(delta_s, At, B_s, C_s, du_s)
+    total = torch.exp(delta_s.sum(0)[:, None] * At)
+    h_end = h_end.view(batch, n_segments, *h_end.shape[1:])
+    total = total.view_as(h_end)
+    h0 = torch.zeros_like(h_end)
+    for k in range(1, n_segments):
+        torch.addcmul(h_end[:, k - 1], total[:, k - 1], h0[:, k - 1], out=h0[:, k])
+    _add_initial_state(y, delta_s, At, C_s, h0.view_as(total.flatten(0, 1)))
+    y = y.transpose(0, 1).reshape(batch, n_segments * seg_len, d_inner)
+    return y[:, :length]
+
+
+class _ScanFunction(torch.autograd.Function):
+    """Differentiable scan: states saved in the forward, reverse sweep backward."""
+
+    @staticmethod
+    def forward(ctx, delta, At, B, C, du):
+        delta, B, C, du = (_time_major(t) for t in (delta, B, C, du))
+        length, batch, d_inner = delta.shape
+        states = delta.new_empty(length, batch, At.shape[0], d_inner)
+        y, _ = scan_loop(delta, At, B, C, du, states=states)
+        ctx.save_for_backward(delta, At, B, C, du, states)
+        return y.transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, dy):
+        delta, At, B, C, du, states = ctx.saved_tensors
+        dy = _time_major(dy)
+        g = torch.zeros_like(states[0])  # gradient with respect to the state
+        decay, q = torch.empty_like(g), torch.empty_like(g)
+        d_delta, d_du = torch.zeros_like(delta), torch.empty_like(du)
+        d_B, d_C = torch.empty_like(B), torch.empty_like(C)
+        d_At = torch.zeros_like(g)
+        for t in range(delta.shape[0] - 1, -1, -1):
+            g.addcmul_(C[t, :, :, None], dy[t, :, None])
+            torch.bmm(states[t], dy[t, :, :, None], out=d_C[t, :, :, None])
+            torch.bmm(g, du[t, :, :, None], out=d_B[t, :, :, None])
+            torch.bmm(B[t, :, None], g, out=d_du[t, :, None])
+            torch.mul(delta[t, :, None], At, out=decay)
+            decay.exp_()
+            if t > 0:
+                # q: gradient with respect to delta[t] * At (the exponent).
+                torch.mul(g, states[t - 1], out=q)
+                q.mul_(decay)
+                d_At.addcmul_(q, delta[t, :, None])
+                torch.sum(q.mul_(At), dim=1, out=d_delta[t])
+            g.mul_(decay)
+        d_delta, d_B, d_C, d_du = (t.transpose(0, 1) for t in (d_delta, d_B, d_C, d_du))
+        return d_delta, d_At.sum(0), d_B, d_C, d_du
+
+
+@cache
+def _mamba_ssm_chunk_scan():
+    """Return mamba-ssm's ``mamba_chunk_scan_combined`` or None."""
+    try:
+        from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
+    except ImportError:
+        return None
+    return mamba_chunk_scan_combined
+
+
+def chunk_scan(x, dt, A, B, C, chunk_size=64, D=None, dt_bias=None, dt_softplus=False):
+    """Run the Mamba-2 (SSD) scan in its chunked matmul form.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (batch, length, n_heads, head_dim)
+        Input sequence.
+    dt : torch.Tensor, shape (batch, length, n_heads)
+        Step sizes (before ``dt_bias`` and softplus).
+    A : torch.Tensor, shape (n_heads,)
+        Negative decay rate of each head.
+    B, C : torch.Tensor, shape (batch, length, n_groups, d_state)
+        Input and output projections; head ``h`` uses group
+        ``h // (n_heads // n_groups)``.
+    chunk_size : int
+        Chunk length of the intra-chunk matmuls.
+    D : torch.Tensor, shape (n_heads,) | (n_heads, head_dim) | None
+        Skip connection.
+    dt_bias : torch.Tensor, shape (n_heads,) | None
+        Added to ``dt`` before the softplus.
+    dt_softplus : bool
+        Apply softplus to ``dt``.
+
+    Returns
+    -------
+    y : torch.Tensor, shape (batch, length, n_heads, head_dim)
+        Output in float32 (float64 for float64 inputs).
+    """
+    fused = _mamba_ssm_chunk_scan() if x.is_cuda else None
+    if fused is not None:
+        y = fused(
+            x,
+            dt,
+            A.float(),
+            B,
+            C,
+            chunk_size,
+            D=D,
+            dt_bias=dt_bias,
+            dt_softplus=dt_softplus,
+        )
+        return y.float()
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x, dt, A, B, C = (t.to(dtype) for t in (x, dt, A, B, C))
+    if dt_bias is not None:
+        dt = dt + dt_bias.to(dtype)
+    if dt_softplus:
+        dt = F.softplus(dt)
+    y = _ssd(x, dt, A, B, C, chunk_size)
+    if D is not None:
+        D = D.to(dtype)
+        y = y + x * (D[:, None] if D.dim() == 1 else D)
+    return y
+
+
+def _ssd(x, dt, A, B, C, chunk_size):
+    batch, length, n_heads, head_dim = x.shape
+    n_groups, d_state = B.shape[2:]
+    per_group = n_heads // n_groups
+    q = min(chunk_size, length)
+    n_chunks = -(-length // q)
+    pad = n_chunks * q - length
+    # Zero padding at the end: dt = 0 leaves the state unchanged and adds nothing.
+    x, dt, B, C = (
+        F.pad(t, (0,) * (2 * t.dim() - 4) + (0, pad)).unflatten(1, (n_chunks, q))
+        for t in (x, dt, B, C)
+    )
+    log_decay = torch.cumsum(dt * A, dim=2)  # (batch, chunk, q, head)
+    # Intra-chunk: y[t] = sum_{s <= t} (C_t . B_s) exp(cum[t] - cum[s]) dt_s x_s.
+    cum = log_decay.transpose(2, 3)  # (batch, chunk, head, q)
+    diff = cum[..., :, None] - cum[..., None, :]
+    causal = torch.ones(q, q, dtype=torch.bool, device=x.device).tril()
+    weights = torch.exp(diff.masked_fill(~causal, -torch.inf))
+    weights = weights * dt.transpose(2, 3)[..., None, :]
+    cb = torch.einsum("bctgn,bcsgn->bcgts", C, B)
+    weights = (weights.unflatten(2, (n_groups, per_group)) * cb[:, :, :, None]).flatten(
+        2, 3
+    )
+    y = torch.einsum("bchts,bcshp->bcthp", weights, x)
+    # State reached at the end of each chunk from a zero state.
+    to_end = torch.exp(log_decay[:, :, -1:] - log_decay) * dt
+    xg = (x * to_end[..., None]).unflatten(3, (n_groups, per_group))
+    states = torch.einsum("bcsgjp,bcsgn->bcgjpn", xg, B)
+    # Short recurrence across chunks for the state entering each chunk.
+    chunk_decay = torch.exp(log_decay[:, :, -1])[..., None, None]
+    chunk_decay = chunk_decay.unflatten(2, (n_groups, per_group))
+    state = torch.zeros_like(states[:, 0])
+    entering = []
+    for c in range(n_chunks):
+        entering.append(state)
+        state = chunk_decay[:, c] * state + states[:, c]
+    entering = torch.stack(entering, dim=1)
+    y_prev = torch.einsum("bctgn,bcgjpn->bctgjp", C, entering).flatten(3, 4)
+    y = y + y_prev * torch.exp(log_decay)[..., None]
+    return y.flatten(1, 2)[:, :length]

@@ -1,0 +1,878 @@
+"""The input contract of a checkpoint and the preprocessing that applies it.
+
+Every checkpoint declares what its model expects (:class:`InputContract`:
+sampling rate, band-pass, notch, units, window length, normalisation).
+:func:`prepare` applies it to a copy of a :class:`mne.io.Raw` or
+:class:`mne.Epochs` and returns :class:`Windows`; :func:`iter_windows` does the
+same for long recordings in bounded memory.
+
+Pipeline
+--------
+For each channel (EEG channels with a position, see
+:func:`mne_eegfm.montage.get_positions`), one FFT does everything:
+
+1. the per-channel mean is removed (in float64, then float32 is used);
+2. the signal is resampled to ``contract.sfreq`` in the frequency domain
+   (spectrum truncated when downsampling, zero-extended when upsampling), which
+   is the cheap order: the filters then run at the low rate;
+3. the band-pass is a zero-phase FIR filter designed like MNE's default
+   (``fir_design="firwin"``: Hamming-windowed sinc, MNE's automatic transition
+   bands and lengths; for 0.1-75 Hz at 256 Hz a 33-s filter, 53 dB stop-band),
+   the notch a band-stop (stop-band f +/- 0.5 Hz, 1-Hz transitions) at each
+   line frequency and harmonic below the low-pass; both are applied as a
+   multiplication by their frequency response at the output rate, and the
+   unit conversion (volts to ``contract.units``) is folded into that product.
+   Designing them with numpy keeps ``scipy.signal`` (seconds to import) out.
+
+Applied to a segment extended by at least half the filter on both sides, this
+equals linear convolution with the FIR filter, so long recordings are processed
+in chunks (``chunk_s``) with that margin and give the same samples as the whole
+recording processed at once (up to float32 rounding). Recording edges are padded
+by reflection, as :func:`mne.filter.filter_data` does. The DC offset (e.g. the
+4 mV of Emotiv headsets) is removed by the mean subtraction and the high-pass.
+
+Windows
+-------
+The window length in samples is ``window_s * contract.sfreq`` rounded down to a
+multiple of the model's 40-sample patch (5 s at 256 Hz = 1280 samples = 32
+patches exactly). Each window is z-scored per channel
+(:func:`normalize_windows`).
+"""
+
+import math
+from dataclasses import asdict, dataclass, fields
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from mne.utils import logger, use_log_level, verbose, warn
+
+from .montage import get_positions
+
+__all__ = [
+    "InputContract",
+    "Windows",
+    "iter_windows",
+    "normalize_windows",
+    "prepare",
+    "read_raw",
+]
+
+PATCH_SIZE = 40
+_UNIT_SCALES = {"V": 1.0, "mV": 1e3, "uV": 1e6, "µV": 1e6, "nV": 1e9}
+_NORMALIZATIONS = ("zscore", "none")
+_MONTAGES = ("unipolar", "bipolar")
+_EPS = 1e-8
+_FLAT_PTP = 1e-12  # volts: a channel whose peak-to-peak is below this is flat
+_STD_TOO_LARGE = 1e-2  # volts: EEG this large is probably in microvolts already
+_STD_TOO_SMALL = 1e-9  # volts: EEG this small is probably in nanovolts or scaled
+_EXTRA_MARGIN_S = 2.0  # seconds of margin beyond half the filter, per side
+_MAX_CHUNK = 2**25  # channels x input samples per chunk (256 MiB in float64)
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What a checkpoint expects as input.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate in Hz the model was trained at.
+    l_freq, h_freq : float | None
+        Band-pass edges in Hz (None: no high-pass / no low-pass).
+    notch : float | tuple of float | None
+        Line-noise frequencies to notch out (harmonics below ``h_freq`` too).
+    units : str
+        Units the model expects (``"uV"``, ``"mV"``, ``"V"`` or ``"nV"``).
+    window_s : float
+        Default window length in seconds.
+    normalization : str
+        ``"zscore"`` (per window, per channel) or ``"none"``.
+    montage : str
+        ``"unipolar"`` or ``"bipolar"`` (informative: positions come from names).
+    """
+
+    sfreq: float = 256.0
+    l_freq: float | None = 0.1
+    h_freq: float | None = 75.0
+    notch: tuple | None = None
+    units: str = "uV"
+    window_s: float = 5.0
+    normalization: str = "zscore"
+    montage: str = "unipolar"
+
+    def __post_init__(self):
+        if not self.sfreq > 0:
+            raise ValueError(f"sfreq must be positive, got {self.sfreq!r}")
+        if self.l_freq is not None and self.h_freq is not None:
+            if not 0 < self.l_freq < self.h_freq:
+                raise ValueError(
+                    f"need 0 < l_freq < h_freq, got l_freq={self.l_freq!r}, "
+                    f"h_freq={self.h_freq!r}"
+                )
+        if self.h_freq is not None and self.h_freq >= self.sfreq / 2:
+            raise ValueError(
+                f"h_freq={self.h_freq} Hz must be below the Nyquist frequency "
+                f"of sfreq={self.sfreq} Hz"
+            )
+        if self.units not in _UNIT_SCALES:
+            raise ValueError(
+                f"units must be one of {list(_UNIT_SCALES)}, got {self.units!r}"
+            )
+        if self.normalization not in _NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {_NORMALIZATIONS}, "
+                f"got {self.normalization!r}"
+            )
+        if self.montage not in _MONTAGES:
+            raise ValueError(
+                f"montage must be one of {_MONTAGES}, got {self.montage!r}"
+            )
+        notch = self.notch
+        if notch is not None:
+            notch = tuple(float(f) for f in np.atleast_1d(notch))
+            object.__setattr__(self, "notch", notch or None)
+        _window_samples(self.window_s, self.sfreq)
+
+    @property
+    def n_times(self):
+        """Samples per window: a multiple of the 40-sample patch."""
+        return _window_samples(self.window_s, self.sfreq)
+
+    def to_dict(self):
+        """Return a JSON-serialisable dict (``InputContract.from_dict`` inverts it)."""
+        out = asdict(self)
+        out["notch"] = None if self.notch is None else list(self.notch)
+        return out
+
+    @classmethod
+    def from_dict(cls, d):
+        """Build a contract from :meth:`to_dict` output; unknown keys are errors."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown input-contract keys: {unknown}; known: {sorted(known)}"
+            )
+        return cls(**d)
+
+
+@dataclass
+class Windows:
+    """Preprocessed windows of one recording, ready for the model.
+
+    Attributes
+    ----------
+    data : ndarray of float32, shape (n_windows, n_channels, n_times)
+        Normalised windows.
+    positions : ndarray of float32, shape (n_channels, 3)
+        Electrode positions in metres, MNE head frame.
+    ch_names : list of str
+        Channel names (as in the recording).
+    onsets : ndarray of float64, shape (n_windows,)
+        Start of each window in seconds from the start of the recording (for
+        Epochs: the time of the first kept sample relative to each epoch's event,
+        ``epochs.tmin`` plus any crop).
+    sfreq : float
+        Sampling rate of ``data``.
+    n_skipped : int
+        Windows left out because they overlap ``BAD_*`` annotations.
+    source : str | None
+        File the data came from, when known.
+    """
+
+    data: np.ndarray
+    positions: np.ndarray
+    ch_names: list
+    onsets: np.ndarray
+    sfreq: float
+    n_skipped: int = 0
+    source: str | None = None
+
+    def __len__(self):
+        return len(self.data)
+
+
+def _window_samples(window_s, sfreq):
+    n = int(math.floor(round(float(window_s) * sfreq, 6)))
+    n -= n % PATCH_SIZE
+    if n < PATCH_SIZE:
+        raise ValueError(
+            f"window_s={window_s} s at {sfreq} Hz is shorter than one "
+            f"{PATCH_SIZE}-sample patch"
+        )
+    return n
+
+
+# ----------------------------------------------------------------------------
+# Reading files
+
+
+def _edf_reserved_field(path):
+    with open(path, "rb") as fid:
+        header = fid.read(236)
+    return header[192:236] if len(header) >= 236 else b""
+
+
+@verbose
+def read_raw(path, verbose=None):
+    """Read any recording MNE reads, lazily (``preload=False``).
+
+    Parameters
+    ----------
+    path : path-like
+        The file (EDF/EDF+, BDF, BrainVision ``.vhdr``, EEGLAB ``.set``, FIF, GDF...).
+    verbose : bool | str | int | None
+        MNE-style logging level (None: MNE's current level).
+
+    Returns
+    -------
+    raw : mne.io.Raw
+        The recording, not loaded into memory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If MNE cannot read it, or for discontinuous EDF+D/BDF+D files, which are
+        refused rather than read as if continuous.
+    """
+    import mne
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No such recording file: {path}")
+    if path.suffix.lower() in (".edf", ".bdf", ".rec"):
+        reserved = _edf_reserved_field(path)
+        if reserved[:5] in (b"EDF+D", b"BDF+D"):
+            raise ValueError(
+                f"{path} is a discontinuous {reserved[:5].decode()} file: its "
+                "records have gaps in time, and reading it as continuous would "
+                "misplace every window after the first gap. Convert it to "
+                "continuous EDF+C segments first (e.g. one file per segment)."
+            )
+    try:
+        return mne.io.read_raw(path, preload=False, verbose=verbose)
+    except Exception as err:
+        raise ValueError(f"Could not read {path}: {type(err).__name__}: {err}") from err
+
+
+# ----------------------------------------------------------------------------
+# Filtering and resampling
+
+
+class _Plan:
+    """Resampling ratio and zero-phase filter response for one input rate."""
+
+    def __init__(self, sfreq_in, contract):
+        self.sfreq_in = float(sfreq_in)
+        self.sfreq_out = float(contract.sfreq)
+        ratio = Fraction(self.sfreq_out / self.sfreq_in).limit_denominator(10000)
+        self.up, self.down = ratio.numerator, ratio.denominator
+        self.scale = _UNIT_SCALES[contract.units]
+        self.l_freq = contract.l_freq
+        self.h_freq = _effective_h_freq(contract.h_freq, self.sfreq_in)
+        nyquist = min(self.sfreq_in, self.sfreq_out) / 2
+        limit = nyquist if self.h_freq is None else self.h_freq
+        self.notch = tuple(
+            f * k
+            for f in (contract.notch or ())
+            for k in range(1, int(limit // f) + 1)
+            if f * k < limit
+        )
+        self.kernels = self._design()
+        half = max((len(h) - 1) // 2 for h in self.kernels) if self.kernels else 0
+        margin_s = half / self.sfreq_out + _EXTRA_MARGIN_S
+        # Margin in input samples, a multiple of `down` so output grids align.
+        self.margin = self._align(int(math.ceil(margin_s * self.sfreq_in)))
+        self._responses = {}
+
+    def _align(self, n):
+        return int(math.ceil(n / self.down)) * self.down
+
+    def _design(self):
+        kernels = []
+        if self.l_freq is not None or self.h_freq is not None:
+            kernels.append(_bandpass_kernel(self.sfreq_out, self.l_freq, self.h_freq))
+        for freq in self.notch:
+            band = _bandpass_kernel(self.sfreq_out, freq - 0.5, freq + 0.5, 1.0, 1.0)
+            band = -band
+            band[len(band) // 2] += 1.0  # band-stop = identity - band-pass
+            kernels.append(band)
+        return kernels
+
+    def n_out(self, n_in):
+        """Output samples for n_in input samples (all within the recording)."""
+        return (n_in - 1) * self.up // self.down + 1
+
+    def response(self, n_fft_out):
+        """Zero-phase frequency response (with unit scale) on an rfft grid."""
+        if n_fft_out not in self._responses:
+            resp = np.full(n_fft_out // 2 + 1, self.scale, dtype=np.float64)
+            for h in self.kernels:
+                centred = np.zeros(n_fft_out)
+                half = (len(h) - 1) // 2
+                centred[: half + 1] = h[half:]
+                centred[n_fft_out - half :] = h[:half]
+                resp *= np.fft.rfft(centred).real
+            resp *= self.up / self.down  # irfft length change
+            self._responses[n_fft_out] = resp.astype(np.float32)
+        return self._responses[n_fft_out]
+
+
+def _lowpass_kernel(cutoff, trans, sfreq, n_taps):
+    """Hamming-windowed sinc low-pass, ``n_taps`` long (odd), unit DC gain."""
+    length = int(math.ceil(3.3 / trans * sfreq)) | 1  # MNE's Hamming length rule
+    t = np.arange(length) - (length - 1) / 2
+    h = np.sinc(2 * cutoff / sfreq * t) * np.hamming(length)
+    h /= h.sum()
+    out = np.zeros(n_taps)
+    start = (n_taps - length) // 2
+    out[start : start + length] = h
+    return out
+
+
+def _auto_trans(l_freq, h_freq, sfreq):
+    """MNE's automatic transition bandwidths (``"auto"``) for firwin designs."""
+    l_trans = None if l_freq is None else min(max(0.25 * l_freq, 2.0), l_freq)
+    h_trans = None
+    if h_freq is not None:
+        h_trans = min(max(0.25 * h_freq, 2.0), sfreq / 2.0 - h_freq)
+    return l_trans, h_trans
+
+
+def _bandpass_kernel(sfreq, l_freq, h_freq, l_trans=None, h_trans=None):
+    """Zero-phase FIR band-pass (or high-/low-pass) like MNE's firwin design.
+
+    Each transition is a Hamming-windowed sinc whose length follows MNE's rule
+    (3.3 / transition bandwidth seconds) and whose -6 dB point is the middle of
+    the transition band; transitions default to MNE's ``"auto"`` widths.
+    """
+    auto_l, auto_h = _auto_trans(l_freq, h_freq, sfreq)
+    l_trans = auto_l if l_trans is None else l_trans
+    h_trans = auto_h if h_trans is None else h_trans
+    lengths = [int(math.ceil(3.3 / tr * sfreq)) | 1 for tr in (l_trans, h_trans) if tr]
+    n_taps = max(lengths)
+    if h_freq is None:
+        h = np.zeros(n_taps)
+        h[n_taps // 2] = 1.0
+    else:
+        h = _lowpass_kernel(h_freq + h_trans / 2, h_trans, sfreq, n_taps)
+    if l_freq is not None:
+        h -= _lowpass_kernel(l_freq - l_trans / 2, l_trans, sfreq, n_taps)
+    return h
+
+
+def _effective_h_freq(h_freq, sfreq_in):
+    """Lower the low-pass (with a warning) when the recording's rate cannot hold it."""
+    if h_freq is None:
+        return None
+    nyquist = sfreq_in / 2
+    # MNE's default transition band is 25 % of h_freq; it must end below Nyquist.
+    if h_freq * 1.25 <= nyquist:
+        return h_freq
+    lowered = round(0.8 * nyquist, 3)
+    warn(
+        f"The recording's sampling rate ({sfreq_in} Hz, Nyquist {nyquist} Hz) is "
+        f"too low for the contract's low-pass at h_freq={h_freq} Hz: the low-pass "
+        f"is lowered to {lowered} Hz. The model was trained on content up to "
+        f"{h_freq} Hz, which this recording does not have.",
+        RuntimeWarning,
+    )
+    return lowered
+
+
+def _fast_length(n, multiple):
+    """Smallest length >= n that is a multiple of `multiple` and FFT-friendly."""
+    from scipy.fft import next_fast_len
+
+    m = next_fast_len(int(math.ceil(n / multiple)), real=True)
+    return m * multiple
+
+
+def _padded(x, plan, pad_left, pad_right):
+    """Float32 copy of `x` less its mean, in a zero buffer of FFT-friendly length.
+
+    At a recording edge (pad_left / pad_right), ``plan.margin`` samples are
+    padded by reflection (as far as the signal goes, then zeros), as MNE's
+    ``reflect_limited`` does. Returns the buffer and the left padding.
+    """
+    n = x.shape[-1]
+    left = plan.margin if pad_left else 0
+    right = plan.margin if pad_right else 0
+    out = np.zeros(x.shape[:-1] + (_fast_length(left + n + right, plan.down),), "f4")
+    core = out[..., left : left + n]
+    core[...] = x
+    if plan.l_freq is not None:  # the high-pass removes the offset anyway
+        core -= x.mean(axis=-1, keepdims=True).astype(np.float32)
+    reverse = core[..., ::-1]
+    n_left, n_right = min(left, n - 1), min(right, n - 1)
+    out[..., left - n_left : left] = reverse[..., n - 1 - n_left : n - 1]
+    out[..., left + n : left + n + n_right] = reverse[..., 1 : 1 + n_right]
+    return out, left
+
+
+def _filter_resample(x, plan, pad_left, pad_right):
+    """Band-pass, notch, resample and rescale the last axis of `x`.
+
+    `x` is float64, input rate, first sample on the output grid. Returns float32
+    at the output rate, plan.n_out(n) samples (the padded margins are removed).
+    """
+    from scipy.fft import irfft, rfft
+
+    n = x.shape[-1]
+    buffer, left = _padded(x, plan, pad_left, pad_right)
+    n_fft_in = buffer.shape[-1]
+    spec = rfft(buffer, axis=-1)
+    del buffer
+    n_fft_out = n_fft_in // plan.down * plan.up
+    n_bins = n_fft_out // 2 + 1
+    resp = plan.response(n_fft_out)
+    if spec.shape[-1] >= n_bins:  # downsampling (or same rate): truncate
+        spec = spec[..., :n_bins]
+        spec *= resp
+    else:  # upsampling: zero-extend the spectrum
+        n_in_bins = spec.shape[-1]
+        spec_in, spec = spec, np.zeros(spec.shape[:-1] + (n_bins,), np.complex64)
+        np.multiply(spec_in, resp[:n_in_bins], out=spec[..., :n_in_bins])
+        del spec_in
+    y = irfft(spec, n=n_fft_out, axis=-1)
+    start = left * plan.up // plan.down
+    return y[..., start : start + plan.n_out(n)]
+
+
+# ----------------------------------------------------------------------------
+# Checks
+
+
+class _Checks:
+    """Data checks that warn once per call (chunks repeat them)."""
+
+    def __init__(self, ch_names, scale):
+        self.ch_names = ch_names
+        self.scale = scale
+        self.said = set()
+
+    def _warn_once(self, key, msg):
+        if key not in self.said:
+            self.said.add(key)
+            warn(msg, RuntimeWarning)
+
+    def raw_input(self, x, where=""):
+        """Check input samples (volts): NaN/inf are errors, flat channels warn."""
+        finite = np.isfinite(x).all(axis=-1)
+        while finite.ndim > 1:
+            finite = finite.all(axis=0)
+        if not finite.all():
+            bad = [self.ch_names[i] for i in np.flatnonzero(~finite)]
+            raise ValueError(
+                f"NaN or infinite samples in channel(s) {', '.join(bad)}{where}; "
+                "interpolate or drop them (e.g. raw.drop_channels) first."
+            )
+        ptp = np.ptp(x, axis=-1)
+        while ptp.ndim > 1:
+            ptp = ptp.max(axis=0)
+        flat = ptp < _FLAT_PTP
+        if flat.all():
+            self._warn_once(
+                "all-flat",
+                f"All {len(flat)} channels are flat{where}: the windows carry no "
+                "signal and are all zeros after normalisation.",
+            )
+        elif flat.any():
+            names = [self.ch_names[i] for i in np.flatnonzero(flat)]
+            self._warn_once(
+                ("flat", tuple(names)),
+                f"Flat channel(s) {', '.join(names)}{where} (peak-to-peak below "
+                f"{_FLAT_PTP} V): they are zeros after normalisation; consider "
+                "dropping or interpolating them.",
+            )
+        return flat
+
+    def amplitude(self, y, flat):
+        """Warn when the band-passed amplitude looks like the wrong unit."""
+        if flat.all() or y.shape[-1] < 2:
+            return
+        std = y.reshape(-1, y.shape[-2], y.shape[-1]).std(axis=(0, -1)) / self.scale
+        typical = float(np.median(std[~flat]))
+        if typical > _STD_TOO_LARGE:
+            self._warn_once(
+                "units",
+                f"The EEG looks like the wrong unit: median channel std after "
+                f"band-pass is {typical:.3g} V (EEG is ~1e-5 V). MNE stores volts; "
+                "the data may already be in microvolts (1e6 too large). Check the "
+                "file's units or rescale (raw.apply_function(lambda x: x * 1e-6)).",
+            )
+        elif typical < _STD_TOO_SMALL:
+            self._warn_once(
+                "units",
+                f"The EEG looks like the wrong unit: median channel std after "
+                f"band-pass is {typical:.3g} V (EEG is ~1e-5 V), as if it were "
+                "scaled to nanovolts or 1e6 too small. Check the file's units.",
+            )
+
+
+# ----------------------------------------------------------------------------
+# Windows
+
+
+def normalize_windows(data):
+    """Z-score each window per channel: ``(x - mean) / (std + 1e-8)``.
+
+    Parameters
+    ----------
+    data : array, shape (..., n_times)
+        Windows (any leading shape); not modified.
+
+    Returns
+    -------
+    out : ndarray of float32, same shape
+        Normalised windows; a flat channel becomes zeros (never NaN).
+    """
+    return _normalize_inplace(np.array(data, dtype=np.float32, order="C", copy=True))
+
+
+def _normalize_inplace(out):
+    if not np.isfinite(out).all():
+        raise ValueError("Cannot normalise windows that contain NaN or inf samples.")
+    if out.size == 0:
+        return out
+    out -= out.mean(axis=-1, keepdims=True)
+    std = np.sqrt(np.mean(np.square(out), axis=-1, keepdims=True))
+    out /= std + np.float32(_EPS)
+    return out
+
+
+def _bad_intervals(raw):
+    """(start, stop) seconds from the recording start of BAD_* annotations."""
+    annot = raw.annotations
+    keep = [d.upper().startswith("BAD") for d in annot.description]
+    starts = np.asarray(annot.onset, float)[keep] - raw.first_time
+    return np.stack([starts, starts + np.asarray(annot.duration, float)[keep]], 1)
+
+
+def _window_starts(n_out, n_times, overlap):
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap!r}")
+    step = max(1, n_times - int(round(overlap * n_times)))
+    return np.arange(0, n_out - n_times + 1, step)
+
+
+def _is_bad(onsets, duration, bad):
+    """Windows [onset, onset + duration) that overlap any bad interval."""
+    if len(bad) == 0:
+        return np.zeros(len(onsets), bool)
+    t0, t1 = onsets[:, None], onsets[:, None] + duration
+    a, b = bad[None, :, 0], bad[None, :, 1]
+    overlaps = (t0 < b) & (a < t1)
+    zero = (a == b) & (t0 <= a) & (a < t1)
+    return (overlaps | zero).any(axis=1)
+
+
+def _finish(windows, contract):
+    out = np.ascontiguousarray(windows, dtype=np.float32)
+    if contract.normalization == "zscore":
+        return _normalize_inplace(out)
+    return out
+
+
+def _windows_per_chunk(chunk_s, n_starts, step, plan, n_channels):
+    """Windows per chunk: chunk_s of output, capped at _MAX_CHUNK input values."""
+    if chunk_s is None:
+        return n_starts
+    max_s = _MAX_CHUNK / (n_channels * plan.sfreq_in)
+    seconds = min(float(chunk_s), max_s)
+    return max(1, int(seconds * plan.sfreq_out // step))
+
+
+def _chunks(n_starts, per_chunk):
+    for first in range(0, n_starts, per_chunk):
+        yield first, min(first + per_chunk, n_starts)
+
+
+@verbose
+def iter_windows(
+    raw,
+    contract,
+    *,
+    window_s=None,
+    overlap=0.0,
+    on_missing="raise",
+    reject_by_annotation=True,
+    chunk_s=600.0,
+    verbose=None,
+):
+    """Preprocess a long recording chunk by chunk, in bounded memory.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        The recording (need not be preloaded: only one chunk is read at a time).
+        It is never modified.
+    contract : InputContract
+        What the model expects.
+    window_s : float | None
+        Window length in seconds (None: ``contract.window_s``); rounded down to
+        a multiple of 40 samples at ``contract.sfreq``.
+    overlap : float
+        Fraction of a window shared with the next one, in [0, 1).
+    on_missing : "raise" | "warn" | "drop"
+        Channels without position (see :func:`mne_eegfm.get_positions`).
+    reject_by_annotation : bool
+        Leave out windows that overlap ``BAD_*`` annotations (counted in
+        ``n_skipped``).
+    chunk_s : float | None
+        Seconds of output per chunk (None: the whole recording at once). Memory
+        is about 20 bytes per channel and input sample of a chunk; chunks are
+        also capped at 2**25 channels x input samples (e.g. 305 s of 22
+        channels at 5 kHz), so memory stays bounded whatever the rate.
+    verbose : bool | str | int | None
+        MNE-style logging level (None: MNE's current level).
+
+    Returns
+    -------
+    windows : iterator of Windows
+        The windows of each chunk, in time order (``onsets`` are from the
+        recording start). A chunk whose windows all overlap BAD annotations
+        gives an empty ``data`` with its ``n_skipped``. Checks of the whole
+        recording (positions, length) run at the call; each chunk is read and
+        processed when the iterator reaches it.
+
+    Raises
+    ------
+    ValueError
+        For a recording shorter than one window, NaN/inf samples (naming the
+        channels) and channels without position (``on_missing="raise"``).
+    """
+    picks, ch_names, positions = get_positions(raw.info, on_missing=on_missing)
+    plan = _Plan(raw.info["sfreq"], contract)
+    n_times = _window_samples(
+        contract.window_s if window_s is None else window_s, contract.sfreq
+    )
+    n_in = raw.n_times
+    n_out = plan.n_out(n_in) if n_in else 0
+    out_sfreq = plan.sfreq_in * plan.up / plan.down
+    if n_out < n_times:
+        raise ValueError(
+            f"The recording is {n_in / plan.sfreq_in:.3g} s long, shorter than one "
+            f"{n_times / contract.sfreq:g}-s window ({n_times} samples at "
+            f"{contract.sfreq} Hz): nothing to predict on."
+        )
+    starts = _window_starts(n_out, n_times, overlap)
+    onsets = starts / out_sfreq
+    bad = _bad_intervals(raw) if reject_by_annotation else np.zeros((0, 2))
+    is_bad = _is_bad(onsets, n_times / out_sfreq, bad)
+    step = starts[1] - starts[0] if len(starts) > 1 else n_times
+    per_chunk = _windows_per_chunk(chunk_s, len(starts), step, plan, len(picks))
+    source = str(raw.filenames[0]) if raw.filenames and raw.filenames[0] else None
+    logger.info(
+        f"Preprocessing {len(ch_names)} channels, {n_in / plan.sfreq_in:.1f} s at "
+        f"{plan.sfreq_in} Hz -> {len(starts)} windows of {n_times} samples at "
+        f"{out_sfreq:g} Hz ({int(is_bad.sum())} overlap BAD annotations)"
+    )
+    job = _Job(
+        raw, contract, picks, ch_names, positions, plan, n_times, starts, onsets,
+        is_bad, out_sfreq, source, _Checks(ch_names, plan.scale),
+    )  # fmt: skip
+    return _generate(job, _chunks(len(starts), per_chunk), logger.level)
+
+
+@dataclass
+class _Job:
+    """Everything a chunk of :func:`iter_windows` needs."""
+
+    raw: object
+    contract: InputContract
+    picks: np.ndarray
+    ch_names: list
+    positions: np.ndarray
+    plan: _Plan
+    n_times: int
+    starts: np.ndarray
+    onsets: np.ndarray
+    is_bad: np.ndarray
+    sfreq: float
+    source: str | None
+    checks: _Checks
+
+
+def _generate(job, chunks, level):
+    # A generator body runs after @verbose has restored the log level: reapply it.
+    with use_log_level(level):
+        for first, last in chunks:
+            yield _chunk_windows(job, first, last)
+
+
+def _chunk_windows(job, first, last):
+    """Windows first..last-1 of a job (those overlapping BAD annotations left out)."""
+    keep = ~job.is_bad[first:last]
+    n_skipped = int((~keep).sum())
+    starts = job.starts[first:last][keep]
+    if not len(starts):
+        shape = (0, len(job.ch_names), job.n_times)
+        data = np.zeros(shape, np.float32)
+    else:
+        o0, o1 = starts[0], starts[-1] + job.n_times
+        segment = _process_segment(job.raw, job.picks, job.plan, o0, o1, job.checks)
+        index = (starts - o0)[:, None] + np.arange(job.n_times)
+        data = _finish(segment[:, index].transpose(1, 0, 2), job.contract)
+    return _windows(
+        data, job.positions, job.ch_names, job.onsets[first:last][keep], job.sfreq,
+        n_skipped, job.source,
+    )  # fmt: skip
+
+
+def _windows(data, positions, ch_names, onsets, sfreq, n_skipped, source):
+    return Windows(
+        data=data,
+        positions=positions,
+        ch_names=list(ch_names),
+        onsets=np.asarray(onsets, np.float64),
+        sfreq=float(sfreq),
+        n_skipped=int(n_skipped),
+        source=source,
+    )
+
+
+def _process_segment(raw, picks, plan, o0, o1, checks):
+    """Output samples [o0, o1) of the picked channels, float32, contract units."""
+    # Input samples needed, with margins, starting on the shared output grid.
+    s = max(0, (o0 * plan.down // plan.up) // plan.down * plan.down - plan.margin)
+    e = min(raw.n_times, -(-o1 * plan.down // plan.up) + plan.margin + 1)
+    x = raw.get_data(picks=picks, start=s, stop=e)
+    where = (
+        ""
+        if (s == 0 and e == raw.n_times)
+        else (f" (between {s / plan.sfreq_in:.1f} and {e / plan.sfreq_in:.1f} s)")
+    )
+    flat = checks.raw_input(x, where)
+    y = _filter_resample(x, plan, pad_left=s == 0, pad_right=e == raw.n_times)
+    del x
+    first = s * plan.up // plan.down
+    y = y[:, o0 - first : o1 - first]
+    checks.amplitude(y, flat)
+    return y
+
+
+@verbose
+def prepare(
+    inst,
+    contract,
+    *,
+    window_s=None,
+    overlap=0.0,
+    on_missing="raise",
+    reject_by_annotation=True,
+    chunk_s=600.0,
+    verbose=None,
+):
+    """Apply an input contract to a copy of a Raw or Epochs.
+
+    Parameters
+    ----------
+    inst : mne.io.Raw | mne.Epochs
+        The data; never modified.
+    contract : InputContract
+        What the model expects.
+    window_s : float | None
+        Window length in seconds (None: ``contract.window_s``), rounded down to a
+        multiple of 40 samples at ``contract.sfreq``.
+    overlap : float
+        Raw only: fraction of a window shared with the next one, in [0, 1).
+    on_missing : "raise" | "warn" | "drop"
+        Channels without position (see :func:`mne_eegfm.get_positions`).
+    reject_by_annotation : bool
+        Raw only: leave out windows overlapping ``BAD_*`` annotations.
+    chunk_s : float | None
+        Raw only: process this many seconds at a time (None: all at once); the
+        result is the same up to float32 rounding (see :func:`iter_windows`).
+    verbose : bool | str | int | None
+        MNE-style logging level (None: MNE's current level).
+
+    Returns
+    -------
+    windows : Windows
+        For Raw, consecutive windows; for Epochs, one window per epoch.
+
+    Notes
+    -----
+    Epochs are resampled and filtered one by one (edges padded by reflection),
+    then fitted to the window by this rule: an epoch longer than the window is
+    centre-cropped to it; a shorter one is centre-cropped to the largest multiple
+    of 40 samples it holds (never zero-padded: padding would invent a flat
+    signal the model never saw). Both cases warn, naming the lengths.
+    """
+    import mne
+
+    if isinstance(inst, mne.BaseEpochs):
+        return _prepare_epochs(inst, contract, window_s, on_missing)
+    if not isinstance(inst, mne.io.BaseRaw):
+        raise TypeError(
+            f"inst must be mne.io.Raw or mne.Epochs, got {type(inst).__name__}"
+        )
+    parts = list(
+        iter_windows(
+            inst,
+            contract,
+            window_s=window_s,
+            overlap=overlap,
+            on_missing=on_missing,
+            reject_by_annotation=reject_by_annotation,
+            chunk_s=chunk_s,
+        )
+    )
+    windows = parts[0]
+    windows.data = np.concatenate([p.data for p in parts])
+    windows.onsets = np.concatenate([p.onsets for p in parts])
+    windows.n_skipped = sum(p.n_skipped for p in parts)
+    if len(windows.data) == 0:
+        warn(
+            f"All {windows.n_skipped} windows overlap BAD annotations: no window "
+            "is left (use reject_by_annotation=False to keep them).",
+            RuntimeWarning,
+        )
+    return windows
+
+
+def _prepare_epochs(epochs, contract, window_s, on_missing):
+    if len(epochs) == 0:
+        raise ValueError("The Epochs object holds no epoch (all dropped?).")
+    picks, ch_names, positions = get_positions(epochs.info, on_missing=on_missing)
+    plan = _Plan(epochs.info["sfreq"], contract)
+    x = epochs.get_data(picks=picks)
+    checks = _Checks(ch_names, plan.scale)
+    flat = checks.raw_input(x)
+    y = _filter_resample(x, plan, pad_left=True, pad_right=True)
+    checks.amplitude(y, flat)
+    target = _window_samples(
+        contract.window_s if window_s is None else window_s, contract.sfreq
+    )
+    y, start = _fit_epoch_length(y, target, contract.sfreq)
+    out_sfreq = plan.sfreq_in * plan.up / plan.down
+    onsets = np.full(len(y), epochs.tmin + start / out_sfreq)
+    source = str(epochs.filename) if epochs.filename else None
+    return _windows(
+        _finish(y, contract), positions, ch_names, onsets, out_sfreq, 0, source
+    )
+
+
+def _fit_epoch_length(y, target, sfreq):
+    """Centre-crop epochs to the window, or to a multiple of 40 when shorter."""
+    n = y.shape[-1]
+    if n < PATCH_SIZE:
+        raise ValueError(
+            f"Epochs are {n} samples long at {sfreq} Hz, shorter than one "
+            f"{PATCH_SIZE}-sample patch ({PATCH_SIZE / sfreq:.3g} s)."
+        )
+    keep = min(target, n - n % PATCH_SIZE)
+    if keep != n:
+        why = "longer than the window" if n > target else "not a multiple of 40"
+        warn(
+            f"Epochs are {n} samples at {sfreq} Hz ({why}; window {target} "
+            f"samples): centre-cropped to {keep} samples ({keep // PATCH_SIZE} "
+            "patches of 40).",
+            RuntimeWarning,
+        )
+    start = (n - keep) // 2
+    return y[..., start : start + keep], start

@@ -1,0 +1,208 @@
+"""The ``mne-eegfm pretrain`` command."""
+
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import click
+import torch
+
+from .objectives import OBJECTIVES, PretrainObjective
+
+RUN_NAME = "run.json"
+
+
+def _model_options(items):
+    """Parse ``KEY=VALUE`` model options; values are JSON when they parse."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _read_subjects(path):
+    if path is None:
+        return []
+    lines = Path(path).read_text().splitlines()
+    return [line.split()[0] for line in lines if line.strip() and line[0] != "#"]
+
+
+def _command_line():
+    """The command as typed (``mne-eegfm pretrain ...``), from ``sys.argv``."""
+    args = sys.argv[1:]
+    if "pretrain" in args:
+        args = args[args.index("pretrain") + 1 :]
+    return shlex.join(["mne-eegfm", "pretrain", *args])
+
+
+def _hardware(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    return f"CPU ({cpu}, {os.cpu_count()} cores), {torch.get_num_threads()} thread(s)"
+
+
+def _check_run(out, run):
+    """Write ``run.json``, or check that a resumed run uses the same settings."""
+    path = Path(out) / RUN_NAME
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        keys = ("contract", "model_config", "objective", "data", "holdout_subjects")
+        changed = [key for key in keys if saved.get(key) != run.get(key)]
+        if changed:
+            raise click.UsageError(
+                f"{path} was written with different {', '.join(changed)}; resume "
+                "with the same data and options, or use another --out folder."
+            )
+        return
+    path.write_text(json.dumps(run, indent=2) + "\n")
+
+
+def _export(model, out, contract, run, summary, dataset, card_file, float16):
+    from ..checkpoints import save_model
+
+    card = json.loads(Path(card_file).read_text()) if card_file else {}
+    hours = len(dataset) * contract.window_s / 3600.0
+    card.setdefault("licence", "same as the pretraining data")
+    card.update(
+        {
+            "objective": run["objective"],
+            "pretraining": {
+                **dataset.summary(),
+                "hours": round(hours, 3),
+                "overlap": run["overlap"],
+                "data": run["data"],
+                "holdout_subjects": run["holdout_subjects"],
+                **summary,
+                "hardware": run["hardware"],
+                "command": run["command"],
+                "settings": run["settings"],
+            },
+        }
+    )
+    export = model.half() if float16 else model
+    return save_model(export.cpu(), Path(out) / "model", contract=contract, card=card)
+
+
+@click.command("pretrain")
+@click.argument("data", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--config", default="lumamba-tiny", show_default=True, help="Model config."
+)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Output folder."
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--steps", default=1000, show_default=True, help="Total optimiser steps.")
+@click.option(
+    "--batch-size", default=32, show_default=True, help="Windows per step and process."
+)
+@click.option("--lr", default=5e-4, show_default=True, help="Peak learning rate.")
+@click.option("--weight-decay", default=0.05, show_default=True)
+@click.option(
+    "--warmup-steps", type=int, default=None, help="Default: min(500, steps/10)."
+)
+@click.option("--checkpoint-every", default=100, show_default=True)
+@click.option(
+    "--objective", type=click.Choice(OBJECTIVES), default="mixed", show_default=True
+)
+@click.option(
+    "--spectral", is_flag=True, help="Add EEGM2's spectral term (alpha=beta=1)."
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--holdout-subjects",
+    type=click.Path(exists=True, dir_okay=False),
+    help="File of subjects (one per line) left out of pretraining.",
+)
+@click.option(
+    "--sfreq", default=256.0, show_default=True, help="Contract sampling rate."
+)
+@click.option("--l-freq", default=0.1, show_default=True)
+@click.option("--h-freq", default=75.0, show_default=True)
+@click.option("--notch", type=float, default=None, help="Line frequency to notch out.")
+@click.option("--window-s", default=5.0, show_default=True, help="Window length (s).")
+@click.option(
+    "--overlap", default=0.0, show_default=True, help="Window overlap fraction."
+)
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False), help="Default: OUT/cache."
+)
+@click.option("--model-option", "-m", multiple=True, help="KEY=VALUE config override.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--threads", type=int, default=None, help="CPU threads per process.")
+@click.option(
+    "--card", type=click.Path(exists=True, dir_okay=False), help="JSON card fields."
+)
+@click.option("--float16", is_flag=True, help="Export the weights in float16.")
+def pretrain(
+    data, config, out, resume, steps, batch_size, lr, weight_decay, warmup_steps,
+    checkpoint_every, objective, spectral, seed, holdout_subjects, sfreq, l_freq,
+    h_freq, notch, window_s, overlap, cache_dir, model_option, device, threads, card,
+    float16,
+):  # fmt: skip
+    """Pretrain (or continue pretraining) a model on unlabeled EEG in DATA.
+
+    DATA are EEG files MNE can read, BIDS roots or folders of EEG files. The
+    recordings are preprocessed once (cached in --cache-dir), cut into
+    windows and used without labels. Writes OUT/checkpoint.pt during training
+    (resumable with --resume), OUT/log.jsonl, and OUT/model.safetensors +
+    OUT/model.json at the end. Launch with torchrun for several processes.
+    """
+    from ..models import create_model
+    from ..preprocessing import InputContract
+    from .data import WindowDataset, cache_recordings, find_sources
+    from .trainer import barrier, init_distributed
+    from .trainer import pretrain as run_pretraining
+
+    contract = InputContract(
+        sfreq=sfreq, l_freq=l_freq, h_freq=h_freq, notch=notch, window_s=window_s
+    )
+    if threads is not None:
+        torch.set_num_threads(threads)
+    rank, _, torch_device = init_distributed(device)
+    holdout = _read_subjects(holdout_subjects)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = create_model(config, **_model_options(model_option))
+    settings = PretrainObjective(objective, spectral=(1.0, 1.0) if spectral else None)
+    run = {
+        "contract": contract.to_dict(),
+        "model_config": model.config,
+        "objective": settings.to_dict(),
+        "data": [str(Path(p).resolve()) for p in data],
+        "holdout_subjects": holdout,
+        "overlap": overlap,
+        "hardware": _hardware(torch_device),
+        "command": _command_line(),
+        "settings": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed},
+    }
+    if rank == 0:
+        _check_run(out, run)
+    sources = find_sources(data, holdout)
+    cache = Path(cache_dir) if cache_dir else out / "cache"
+    if rank != 0:
+        barrier()
+    recordings = cache_recordings(sources, contract, cache, overlap=overlap)
+    if rank == 0:
+        barrier()
+    dataset = WindowDataset(recordings)
+    click.echo(f"Pretraining on {json.dumps(dataset.summary())}", err=True)
+    summary = run_pretraining(
+        model, dataset, out, objective=settings, steps=steps, batch_size=batch_size,
+        lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps,
+        checkpoint_every=checkpoint_every, seed=seed, resume=resume, device=device,
+    )  # fmt: skip
+    if rank == 0:
+        path = _export(model, out, contract, run, summary, dataset, card, float16)
+        click.echo(f"Saved {path} ({summary['steps']} steps)", err=True)

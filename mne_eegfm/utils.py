@@ -1,0 +1,86 @@
+"""Small utilities: the system information block."""
+
+import importlib
+import importlib.util
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+_PACKAGES = (
+    ("numpy", "numpy"),
+    ("scipy", "scipy"),
+    ("mne", "mne"),
+    ("mne-bids", "mne-bids"),
+    ("sklearn", "scikit-learn"),
+    ("safetensors", "safetensors"),
+    ("huggingface_hub", "huggingface_hub"),
+)
+
+
+def _version(dist):
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _mamba_ssm_status():
+    """(status text, importable) of the optional mamba-ssm CUDA kernels."""
+    if importlib.util.find_spec("mamba_ssm") is None:
+        return "not installed", False
+    try:
+        importlib.import_module("mamba_ssm")
+    except Exception as err:  # a broken CUDA build raises more than ImportError
+        return f"installed but not importable: {type(err).__name__}: {err}", False
+    return f"{_version('mamba-ssm')} (importable)", True
+
+
+def _device_lines(torch):
+    if not torch.cuda.is_available():
+        return [("CUDA", "not available (CPU only)")]
+    names = [
+        torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())
+    ]
+    return [("CUDA", f"{torch.version.cuda} available"), ("GPU", ", ".join(names))]
+
+
+def _rows():
+    import torch
+
+    from . import __version__
+
+    mamba_status, importable = _mamba_ssm_status()
+    if importable and torch.cuda.is_available():
+        kernels = "mamba-ssm CUDA kernels on GPU, pure PyTorch on CPU"
+    else:
+        kernels = "pure PyTorch"
+    rows = [
+        ("Platform", platform.platform()),
+        ("Python", sys.version.split()[0]),
+        ("Executable", sys.executable),
+        ("CPU", f"{platform.machine()} ({os.cpu_count()} logical cores)"),
+        ("Threads", f"torch {torch.get_num_threads()} intra-op"),
+        ("mne-eegfm", __version__),
+        ("torch", torch.__version__),
+        *_device_lines(torch),
+        ("mamba-ssm", mamba_status),
+        ("SSM kernels", kernels),
+    ]
+    rows += [(label, _version(dist)) for label, dist in _PACKAGES]
+    return rows
+
+
+def sys_info(fid=None):
+    """Print versions, device and threads, like :func:`mne.sys_info`.
+
+    Parameters
+    ----------
+    fid : file-like | None
+        Where to write; ``None`` writes to standard output.
+    """
+    fid = sys.stdout if fid is None else fid
+    rows = _rows()
+    width = max(len(label) for label, _ in rows) + 2
+    for label, value in rows:
+        fid.write(f"{label + ':':<{width}}{value}\n")
