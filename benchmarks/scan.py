@@ -62,7 +62,15 @@ def v1_inputs(batch, length, d_inner, d_state):
     return delta, A, B, C, du
 
 
-def run_v1(batch, length, repeats, with_baseline, peak, rows):
+def print_row(size, name, seconds, gflops, fraction, ratio=""):
+    print(
+        f"{size:<18} {name:<27} {seconds * 1e3:10.2f} {gflops:8.2f} "
+        f"{fraction:8.1%} {ratio:>9}",
+        flush=True,
+    )
+
+
+def run_v1(batch, length, repeats, with_baseline, peak):
     d_inner, d_state = 768, 16
     delta, A, B, C, du = v1_inputs(batch, length, d_inner, d_state)
     At = A.t()
@@ -90,10 +98,10 @@ def run_v1(batch, length, repeats, with_baseline, peak, rows):
         if name.startswith("autograd"):
             gflops *= 3  # backward is about twice the forward
         ratio = f"{base / seconds:8.1f}x" if base else "       -"
-        rows.append((size, name, seconds, gflops, gflops / peak, ratio))
+        print_row(size, name, seconds, gflops, gflops / peak, ratio)
 
 
-def run_v2(batch, length, repeats, peak, rows):
+def run_v2(batch, length, repeats, peak):
     heads, head_dim, d_state = 12, 64, 128
     x = torch.randn(batch, length, heads, head_dim)
     dt = F.softplus(torch.randn(batch, length, heads) - 3)
@@ -106,9 +114,7 @@ def run_v2(batch, length, repeats, peak, rows):
     with torch.no_grad():
         seconds = best_time(lambda: chunk_scan(x, dt, A, B, C), repeats)
     gflops = flop / seconds / 1e9
-    rows.append(
-        (f"v2 B={batch} L={length}", "chunked SSD", seconds, gflops, gflops / peak, "")
-    )
+    print_row(f"v2 B={batch} L={length}", "chunked SSD", seconds, gflops, gflops / peak)
 
 
 def main():
@@ -123,23 +129,17 @@ def main():
     print(
         f"threads={args.threads}  float32 matmul peak (4096^2 mm): {peak:.1f} GFLOP/s"
     )
-    rows = []
-    for length in (32, 64, 80):
-        run_v1(32, length, args.repeats, True, peak, rows)
-    run_v1(1, 2880, args.repeats, True, peak, rows)
-    run_v1(1, args.long, max(1, args.repeats // 2), True, peak, rows)
-    run_v2(32, 64, args.repeats, peak, rows)
-    run_v2(1, args.long, max(1, args.repeats // 2), peak, rows)
     header = ("size", "formulation", "ms/call", "GFLOP/s", "of peak", "vs loop")
     print(
         f"{header[0]:<18} {header[1]:<27} {header[2]:>10} {header[3]:>8} "
         f"{header[4]:>8} {header[5]:>9}"
     )
-    for size, name, seconds, gflops, frac, ratio in rows:
-        print(
-            f"{size:<18} {name:<27} {seconds * 1e3:10.2f} {gflops:8.2f} "
-            f"{frac:8.1%} {ratio:>9}"
-        )
+    for length in (32, 64, 80):
+        run_v1(32, length, args.repeats, True, peak)
+    run_v1(1, 2880, args.repeats, True, peak)
+    run_v1(1, args.long, max(1, args.repeats // 2), True, peak)
+    run_v2(32, 64, args.repeats, peak)
+    run_v2(1, args.long, max(1, args.repeats // 2), peak)
 
 
 if __name__ == "__main__":

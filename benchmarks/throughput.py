@@ -87,7 +87,10 @@ def main():
     x = torch.randn(args.batch, N_CHANNELS, n_times)
     positions = torch.randn(N_CHANNELS, 3) * 0.05
     peak = matmul_peak(args.repeats)
-    rows = [measure(name, x, positions, args.repeats) for name in ("lumamba-tiny", "luna-base")]
+    rows = [
+        measure(name, x, positions, args.repeats)
+        for name in ("lumamba-tiny", "luna-base")
+    ]
     print(
         f"batch {args.batch} x {N_CHANNELS} ch x {args.seconds:g} s @ {SFREQ} Hz, "
         f"float32, {args.threads} threads, best of {args.repeats}"

@@ -13,15 +13,17 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from numpydoc import validate as numpydoc_validate
+
 import mne_eegfm
 
 DOC_DIR = Path(__file__).resolve().parent
 ROOT = DOC_DIR.parent
 sys.path.insert(0, str(DOC_DIR / "sphinxext"))
 
-from offline_inventories import intersphinx_mapping as _intersphinx  # noqa: E402
 from benchmark_page import write_benchmark_include  # noqa: E402
 from model_table import write_model_table  # noqa: E402
+from offline_inventories import intersphinx_mapping as _intersphinx  # noqa: E402
 
 # -- Project -----------------------------------------------------------------
 project = "mne-eegfm"
@@ -122,10 +124,45 @@ numpydoc_validation_checks = {
     "SS05",  # summary need not start with an infinitive verb
     "YD01",  # generators documented with Returns are fine
 }
+# numpydoc 1.11 raises StopIteration (and stops the build) when it looks for
+# the "def" line of an object whose source has none, such as the wrappers
+# that mne.utils.verbose generates; report "line unknown" instead.
+_def_line = numpydoc_validate.Validator.source_file_def_line.fget
+
+
+def _source_file_def_line(self):
+    try:
+        return _def_line(self)
+    except StopIteration:
+        return None
+
+
+numpydoc_validate.Validator.source_file_def_line = property(_source_file_def_line)
+
 numpydoc_validation_exclude = {
     r"\.__init__$",
     r"\.__call__$",
 }
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    """Leave out the ``set_*_request`` methods scikit-learn adds to estimators."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return skip
+
+
+def _escape_click_text(app, ctx, lines):
+    """Escape ``*`` in command help so ``*_predictions.tsv`` is not emphasis."""
+    lines[:] = [line.replace("*", r"\*") for line in lines]
+
+
+def setup(app):
+    """Connect the documentation's event handlers."""
+    app.connect("autodoc-skip-member", _skip_member)
+    app.connect("sphinx-click-process-description", _escape_click_text)
+    app.connect("sphinx-click-process-epilog", _escape_click_text)
+
 
 # -- intersphinx (works offline: see sphinxext/offline_inventories.py) -------
 intersphinx_mapping = _intersphinx(DOC_DIR)

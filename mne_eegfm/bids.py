@@ -6,6 +6,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from mne.utils import logger, verbose
 
 #: Extensions of the raw EEG files a BIDS dataset may hold (one file per run).
@@ -131,7 +132,53 @@ def read_recording(bids_path, verbose=None):
         # read_raw refuses EDF+D/BDF+D with a clear message; read_raw_bids
         # would read such a file as if it were continuous.
         read_raw(fpath, verbose=False)
-    return read_raw_bids(bids_path, on_ch_mismatch="rename", verbose=False)
+    raw = read_raw_bids(bids_path, on_ch_mismatch="rename", verbose=False)
+    if raw.get_montage() is None:
+        montage = _electrodes_montage(bids_path)
+        if montage is not None:
+            raw.set_montage(montage, on_missing="ignore", verbose=False)
+            logger.info(f"Electrode positions of {fpath.name} from {montage.source}")
+    return raw
+
+
+_UNITS = {"m": 1.0, "cm": 1e-2, "mm": 1e-3}
+
+
+def _electrodes_montage(bids_path):
+    """Montage from an electrodes.tsv with anatomical landmarks, or None.
+
+    MNE-BIDS leaves positions out when several electrodes files match (e.g.
+    with and without ``space-``); take the first one whose coordinate system
+    gives the nasion and preauricular points, so MNE can go to the head frame.
+    """
+    import mne
+    import pandas as pd
+
+    prefix = f"sub-{bids_path.subject}"
+    if bids_path.session:
+        prefix += f"_ses-{bids_path.session}"
+    for tsv in sorted(Path(bids_path.directory).glob(f"{prefix}*_electrodes.tsv")):
+        coords = tsv.with_name(tsv.name.replace("_electrodes.tsv", "_coordsystem.json"))
+        try:
+            system = json.loads(coords.read_text(encoding="utf-8-sig"))
+            scale = _UNITS[system["EEGCoordinateUnits"]]
+            marks = system["AnatomicalLandmarkCoordinates"]
+            fid = {k.lower(): np.asarray(marks[k], float) * scale for k in marks}
+            table = pd.read_csv(tsv, sep="\t", encoding="utf-8-sig")
+        except (OSError, KeyError, ValueError):
+            continue
+        table = table[table[["x", "y", "z"]].notna().all(axis=1)]
+        pos = dict(zip(table["name"], table[["x", "y", "z"]].to_numpy(float) * scale))
+        montage = mne.channels.make_dig_montage(
+            ch_pos=pos,
+            nasion=fid.get("nas"),
+            lpa=fid.get("lpa"),
+            rpa=fid.get("rpa"),
+            coord_frame="unknown",
+        )
+        montage.source = tsv.name
+        return montage
+    return None
 
 
 def read_participants(root):

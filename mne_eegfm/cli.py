@@ -139,10 +139,7 @@ class Recording:
 
 def _file_base(path):
     """Output base name of a plain file: BIDS entities, or the stem."""
-    name = Path(path).name
-    for ext in (".gz",):
-        name = name.removesuffix(ext)
-    name = Path(name).stem
+    name = Path(Path(path).name.removesuffix(".gz")).stem
     if name.startswith("sub-") and "_" in name:
         entities, _, suffix = name.rpartition("_")
         if suffix in ("eeg", "meg", "ieeg", "raw"):
@@ -297,8 +294,8 @@ def _guarded(work, rec, options):
 def _warning_notes(caught):
     notes = []
     for item in caught:
-        text = str(item.message).strip().splitlines()[0]
-        if issubclass(item.category, DeprecationWarning) or text in notes:
+        text = (str(item.message).strip().splitlines() or [""])[0]
+        if not text or issubclass(item.category, DeprecationWarning) or text in notes:
             continue
         notes.append(text)
     return notes
@@ -351,6 +348,14 @@ def _encoder(spec):
     from .checkpoints import load_model
 
     return load_model(spec, verbose=False)
+
+
+def _weights_digest(net):
+    """SHA-256 of the model's weights file: outputs of other weights are stale."""
+    from .checkpoints import file_sha256
+
+    weights = (getattr(net, "card", None) or {}).get("weights")
+    return file_sha256(weights) if weights and Path(weights).is_file() else None
 
 
 def _read(rec):
@@ -566,10 +571,27 @@ def _predict_one(rec, options):
     return {"status": "ok", **summary, "files": outputs}
 
 
+def _echo_model(card, spec, labels, n_recordings):
+    click.echo(
+        f"mne-eegfm {__version__}: model {card.get('name', spec)} "
+        f"({' vs '.join(labels)}), {n_recordings} recording(s)"
+    )
+    cv = (card.get("cross_validation") or {}).get("recording")
+    if cv:
+        click.echo(
+            f"  subject-wise {card['cross_validation']['n_splits']}-fold "
+            f"cross-validation per recording: balanced accuracy "
+            f"{cv['pooled']['balanced_accuracy']:.2f}, ROC AUC "
+            f"{cv['pooled']['roc_auc']:.2f} (n={cv['n']})"
+        )
+    click.echo("")
+
+
 def _echo_predictions(results, labels):
     rows = [
         [
             Path(res["source"]).name,
+            f"{res['duration_s'] / 60:.1f} min" if "label" in res else "-",
             res.get("label", "-"),
             *(
                 f"{res[f'proba_{lab}']:.2f}" if "label" in res else "-"
@@ -580,7 +602,7 @@ def _echo_predictions(results, labels):
         ]
         for res in results
     ]
-    header = ["recording", "prediction", *(f"P({lab})" for lab in labels)]
+    header = ["recording", "length", "prediction", *(f"P({lab})" for lab in labels)]
     header += ["windows used / skipped", "status"]
     _echo_table(header, rows)
 
@@ -598,6 +620,12 @@ def _write_summary(fname, results, columns):
 
     rows = [{c: res.get(c, "n/a") for c in columns} for res in results]
     write_tsv(fname, pd.DataFrame(rows, columns=columns))
+
+
+def _check_n_jobs(ctx, param, value):
+    if value == 0:
+        raise click.BadParameter("use a positive number or -1 (all cores)")
+    return value
 
 
 def _common_options(func):
@@ -632,6 +660,7 @@ def _common_options(func):
             "--n-jobs",
             type=int,
             default=1,
+            callback=_check_n_jobs,
             show_default=True,
             help="Recordings processed in parallel (processes; -1 = all cores).",
         ),
@@ -721,7 +750,12 @@ def predict(
 
     for deriv, root in bids_roots.items():
         write_dataset_description(deriv, root)
-    settings = {"model": spec, "window": window, "overlap": overlap}
+    settings = {
+        "model": spec,
+        "weights_sha256": _weights_digest(clf.model_),
+        "window": window,
+        "overlap": overlap,
+    }
     options = {
         "model": spec,
         "window": window,
@@ -731,26 +765,22 @@ def predict(
         "settings": settings,
         "log_level": click.get_current_context().obj["log_level"],
     }
-    click.echo(
-        f"mne-eegfm {__version__}: {len(recordings)} recording(s), model "
-        f"{clf.model_.card.get('name', spec)} ({' vs '.join(labels)})",
-        err=True,
-    )
+    _echo_model(clf.model_.card, spec, labels, len(recordings))
     results = _run_all(_guarded_predict, recordings, options, n_jobs, "predict")
-    _finish_predict(results, recordings, labels, bids_roots, example)
+    in_sample = example and clf.model_.card.get("name") == DEFAULT_CLASSIFIER
+    _finish_predict(results, recordings, labels, bids_roots, in_sample)
 
 
 def _guarded_predict(rec, options):
     return _guarded(_predict_one, rec, options)
 
 
-def _finish_predict(results, recordings, labels, bids_roots, example):
+def _finish_predict(results, recordings, labels, bids_roots, in_sample):
     columns = ["source", "status", "label", *(f"proba_{lab}" for lab in labels)]
     columns += ["n_windows", "n_skipped", "duration_s", "error"]
     summaries = _summary_files(recordings, bids_roots, "summary.tsv")
     for fname, subset in summaries.items():
         _write_summary(fname, [r for r in results if r["source"] in subset], columns)
-    click.echo("")
     _echo_predictions(results, labels)
     click.echo("")
     done = [r for r in results if "files" in r]
@@ -763,7 +793,7 @@ def _finish_predict(results, recordings, labels, bids_roots, example):
     reports = [r["files"]["report"] for r in done if "report" in r["files"]]
     if reports:
         click.echo(f"Reports: {reports[0]}" + (" ..." if len(reports) > 1 else ""))
-    if example:
+    if in_sample:
         click.echo(
             "Note: the example subject is one of those the shipped classifier was "
             "trained on (an in-sample result); cross-validated metrics: "
@@ -948,7 +978,12 @@ def embed(
 
     for deriv, root in bids_roots.items():
         write_dataset_description(deriv, root)
-    settings = {"model": spec, "window": window, "overlap": overlap}
+    settings = {
+        "model": spec,
+        "weights_sha256": _weights_digest(net),
+        "window": window,
+        "overlap": overlap,
+    }
     options = {
         "model": spec,
         "window": window,
@@ -1005,48 +1040,70 @@ def _parse_target(target):
     )
 
 
-def _window_epochs(raw, window):
-    """Epochs of ``window`` seconds tiling each non-BAD annotation, and labels."""
+def _epochs_at(raw, starts, n):
+    """Epochs of ``n`` samples starting at the given samples (preloaded)."""
     import mne
     import numpy as np
 
+    starts = np.asarray(starts, int) + raw.first_samp
+    events = np.column_stack([starts, np.zeros_like(starts), np.ones_like(starts)])
+    return mne.Epochs(
+        raw,
+        events,
+        tmin=0.0,
+        tmax=(n - 1) / raw.info["sfreq"],
+        baseline=None,
+        preload=True,
+        reject_by_annotation=True,
+        event_repeated="drop",
+        verbose=False,
+    )
+
+
+def _window_samples(raw, window):
+    # One sample more than the window: resampled, it gives a full window.
+    return int(round(window * raw.info["sfreq"])) + 1
+
+
+def _annotation_epochs(raw, window):
+    """Epochs of ``window`` seconds tiling each non-BAD annotation, and labels."""
     sfreq = raw.info["sfreq"]
-    n = (
-        int(round(window * sfreq)) + 1
-    )  # resampled, one extra sample gives a full window
+    n = _window_samples(raw, window)
     starts, labels = [], []
     for annot in raw.annotations:
         if annot["description"].upper().startswith(("BAD", "EDGE")):
             continue
         onset = annot["onset"] - raw.first_time
-        count = max(1, int(annot["duration"] // window))
-        for k in range(count):
+        for k in range(max(1, int(annot["duration"] // window))):
             start = int(round((onset + k * window) * sfreq))
             if 0 <= start and start + n <= raw.n_times:
                 starts.append(start)
                 labels.append(annot["description"])
     if not starts:
         return None, []
-    events = np.column_stack(
-        [np.asarray(starts) + raw.first_samp, np.zeros(len(starts), int)]
-    )
-    events = np.column_stack([events, np.ones(len(starts), int)])
-    epochs = mne.Epochs(
-        raw,
-        events,
-        tmin=0.0,
-        tmax=(n - 1) / sfreq,
-        baseline=None,
-        preload=True,
-        reject_by_annotation=False,
-        event_repeated="drop",
-        verbose=False,
-    )
+    epochs = _epochs_at(raw, starts, n)
     return epochs, [labels[i] for i in epochs.selection]
 
 
-def _load_training_data(root, recordings, kind, column, window):
-    """Read recordings and their labels; report those left out."""
+def _spread_epochs(raw, window, max_windows, label):
+    """Up to ``max_windows`` windows spread evenly over the recording."""
+    import numpy as np
+
+    n = _window_samples(raw, window)
+    if raw.n_times < n:
+        return None, []
+    count = min(max_windows, (raw.n_times - n) // (n - 1) + 1)
+    starts = np.linspace(0, raw.n_times - n, count).round().astype(int)
+    epochs = _epochs_at(raw, starts, n)
+    return epochs, [label] * len(epochs)
+
+
+def _load_training_data(root, recordings, kind, column, window, max_windows):
+    """Read recordings and their labels; report those left out.
+
+    Returns a list of (subject, Raw or Epochs, labels): one label per Raw, or
+    one per epoch.
+    """
     from . import bids
 
     labels = bids.subject_labels(root, column) if kind == "participants" else None
@@ -1058,17 +1115,34 @@ def _load_training_data(root, recordings, kind, column, window):
             continue
         try:
             raw = bids.read_recording(bids_path, verbose=False)
-            if labels is not None:
-                data.append((bids_path.subject, raw, [labels[bids_path.subject]]))
-                continue
-            epochs, y = _window_epochs(raw, window)
-            if epochs is None:
-                skipped.append((name, "no annotation long enough for a window"))
-                continue
-            data.append((bids_path.subject, epochs, y))
+            if labels is None:
+                item, y = _annotation_epochs(raw, window)
+            elif max_windows is None:
+                item, y = raw, [labels[bids_path.subject]]
+            else:
+                label = labels[bids_path.subject]
+                item, y = _spread_epochs(raw, window, max_windows, label)
         except Exception as err:  # reported, the others continue
             skipped.append((name, _describe(err)))
+            continue
+        if item is None or not y:
+            skipped.append((name, "no window to train on"))
+            continue
+        data.append((bids_path.subject, item, y))
     return data, skipped
+
+
+def _window_truth(table, items):
+    """Index (into items) of the recording and true label of each window."""
+    import numpy as np
+    from mne import BaseEpochs
+
+    index = table["recording"].to_numpy()
+    if isinstance(items[0][1], BaseEpochs):  # "recording" is the epoch index
+        owner = np.repeat(np.arange(len(items)), [len(y) for _, _, y in items])
+        labels = np.concatenate([y for _, _, y in items])
+        return owner[index], labels[index]
+    return index, np.array([items[i][2][0] for i in index])
 
 
 def _cv_metrics(y_true, proba, classes):
@@ -1113,20 +1187,15 @@ def _cross_validate(base, data, kind, n_splits, seed):
             [data[i][1] for i in train_recs],
             [lab for i in train_recs for lab in data[i][2]],
         )
-        table = est.predict_windows([data[i][1] for i in test_recs])
+        items = [data[i] for i in test_recs]
+        table = est.predict_windows([item for _, item, _ in items])
         cols = [f"proba_{c}" for c in est.classes_]
-        proba = table[cols].to_numpy()
+        owner, y_win = _window_truth(table, items)
+        results = {"window": (y_win, table[cols].to_numpy())}
         if kind == "participants":
-            y_win = np.array([data[test_recs[r]][2][0] for r in table["recording"]])
-            per_rec = table.groupby("recording")[cols].mean()
-            y_rec = np.array([data[test_recs[r]][2][0] for r in per_rec.index])
-            results = {
-                "recording": (y_rec, per_rec.to_numpy()),
-                "window": (y_win, proba),
-            }
-        else:
-            y_win = np.concatenate([data[i][2] for i in test_recs])
-            results = {"window": (y_win, proba)}
+            per_rec = table[cols].groupby(owner).mean()
+            y_rec = np.array([items[i][2][0] for i in per_rec.index])
+            results["recording"] = (y_rec, per_rec.to_numpy())
         for level, (y_true, p) in results.items():
             folds[level].append(_cv_metrics(y_true, p, est.classes_))
             pooled[level][0].append(y_true)
@@ -1157,19 +1226,23 @@ def _cross_validate(base, data, kind, n_splits, seed):
 
 
 def _echo_cv(summary, n_splits, n_subjects):
+    who = f"{n_subjects} subjects; " if n_subjects else ""
     click.echo(
-        f"\nSubject-wise {n_splits}-fold cross-validation ({n_subjects} subjects; "
-        "mean ± sd over folds, and pooled out-of-fold):"
+        f"\nSubject-wise {n_splits}-fold cross-validation ({who}mean ± sd over "
+        "folds, and pooled out-of-fold):"
     )
     rows = []
-    for level, res in summary.items():
-        for metric, name in (("balanced_accuracy", "balanced accuracy"),):
-            rows.append(_cv_row(level, name, metric, res))
-        rows.append(_cv_row(level, "ROC AUC", "roc_auc", res))
+    for level in ("recording", "window"):
+        if level in summary:
+            rows.append(
+                _cv_row(level, "balanced accuracy", "balanced_accuracy", summary)
+            )
+            rows.append(_cv_row(level, "ROC AUC", "roc_auc", summary))
     _echo_table(["level", "metric", "mean ± sd", "pooled", "n"], rows)
 
 
-def _cv_row(level, name, metric, res):
+def _cv_row(level, name, metric, summary):
+    res = summary[level]
     return [
         f"per {level}",
         name,
@@ -1177,6 +1250,38 @@ def _cv_row(level, name, metric, res):
         f"{res['pooled'][metric]:.3f}",
         res["n"],
     ]
+
+
+def _class_counts(loaded, kind):
+    """Classes and their counts: recordings (participants) or windows (events)."""
+    import numpy as np
+
+    if kind == "participants":
+        labels = [labs[0] for _, _, labs in loaded]
+    else:
+        labels = [lab for _, _, labs in loaded for lab in labs]
+    return np.unique(labels, return_counts=True)
+
+
+def _command_line(ctx):
+    """The command line that reproduces this call, defaults included."""
+    import shlex
+
+    parts = ["mne-eegfm", ctx.info_name]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value is False or value == ():
+            continue
+        if isinstance(param, click.Argument):
+            parts.append(str(value))
+            continue
+        opt = max(param.opts, key=len)
+        if getattr(param, "is_flag", False):
+            parts.append(opt)
+        else:
+            for item in value if param.multiple else [value]:
+                parts += [opt, str(item)]
+    return shlex.join(parts)
 
 
 def _dataset_card(root):
@@ -1234,26 +1339,16 @@ def _dataset_card(root):
 @click.option("--subject", multiple=True, help="BIDS subject(s) to use.")
 @click.option("--session", multiple=True, help="BIDS session(s) to use.")
 @click.option("--task", multiple=True, help="BIDS task(s) to use.")
+@click.option(
+    "--max-windows",
+    type=click.IntRange(min=1),
+    help="participants target: use at most this many windows per recording, "
+    "spread evenly over it (faster; default: every window).",
+)
 @click.option("--random-state", type=int, default=0, show_default=True)
 @click.option("--name", help="Model name in its card (default: the --out file stem).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model file.")
-def fit(
-    data,
-    target,
-    out,
-    model,
-    mode,
-    head,
-    n_splits,
-    max_epochs,
-    window,
-    subject,
-    session,
-    task,
-    random_state,
-    name,
-    overwrite,
-):
+def fit(**params):
     """Train a classifier on a BIDS dataset, after subject-wise cross-validation.
 
     \b
@@ -1267,10 +1362,36 @@ def fit(
     balanced accuracy and ROC AUC (per recording and per window) are printed
     and stored in the model card, then the model is fitted on all data.
     """
-    import shlex
+    from mne.utils import use_log_level
 
-    import numpy as np
+    level = click.get_current_context().obj["log_level"]
+    with warnings.catch_warnings(record=True) as caught, use_log_level(level):
+        warnings.simplefilter("always")
+        try:
+            _fit(**params)
+        finally:
+            for note in _warning_notes(caught):
+                click.echo(f"warning: {note}", err=True)
 
+
+def _fit(
+    data,
+    target,
+    out,
+    model,
+    mode,
+    head,
+    n_splits,
+    max_epochs,
+    window,
+    subject,
+    session,
+    task,
+    max_windows,
+    random_state,
+    name,
+    overwrite,
+):
     from . import bids
     from .estimators import EEGFMClassifier
 
@@ -1279,7 +1400,7 @@ def fit(
     existing = [p for p in (Path(f"{stem}.safetensors"), Path(f"{stem}.json"))]
     if any(p.exists() for p in existing) and not overwrite:
         raise click.ClickException(f"{existing[0]} exists; use --overwrite.")
-    _check_writable(stem.parent if str(stem.parent) else Path("."))
+    _check_writable(stem.parent)
     filters = {"subjects": subject, "sessions": session, "tasks": task}
     try:
         recordings = bids.find_recordings(data, **filters, verbose=False)
@@ -1299,21 +1420,23 @@ def fit(
     win = window or 5.0
     click.echo(f"Reading {len(recordings)} recording(s) from {data} ...", err=True)
     try:
-        loaded, skipped = _load_training_data(data, recordings, kind, column, win)
+        loaded, skipped = _load_training_data(
+            data, recordings, kind, column, win, max_windows
+        )
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     for fname, why in skipped:
         click.echo(f"left out: {fname}: {why}", err=True)
-    labels = [lab for _, _, labs in loaded for lab in labs]
-    classes, counts = np.unique(labels, return_counts=True)
+    classes, counts = _class_counts(loaded, kind)
     subjects = sorted({sub for sub, _, _ in loaded})
     if len(classes) < 2:
         raise click.ClickException(
             f"Need at least 2 classes to train; found {classes.tolist()}."
         )
+    unit = "recordings" if kind == "participants" else "windows"
     click.echo(
-        f"{len(loaded)} recording(s) from {len(subjects)} subject(s); classes: "
-        + ", ".join(f"{c} ({n})" for c, n in zip(classes, counts))
+        f"{len(loaded)} recording(s) from {len(subjects)} subject(s); {unit} per "
+        "class: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts))
     )
     cv_summary = None
     if n_splits:
@@ -1331,30 +1454,29 @@ def fit(
     clf = base.fit(
         [item for _, item, _ in loaded], [lab for _, _, labs in loaded for lab in labs]
     )
-    card = clf.model_.card = dict(getattr(clf.model_, "card", None) or {})
-    encoder_card = dict(card)
-    card.update(
-        {
-            "name": name or stem.name,
-            "description": f"{' vs '.join(map(str, classes))} classifier "
-            f"({mode}, {head} head) on {encoder_card.get('name', encoder)}.",
-            "encoder": encoder_card.get("name", encoder),
-            "training_data": {
-                **_dataset_card(data),
-                "target": target,
-                "n_subjects": len(subjects),
-                "n_recordings": len(loaded),
-                "class_counts": {str(c): int(n) for c, n in zip(classes, counts)},
-            },
-            "cross_validation": None
-            if cv_summary is None
-            else {"n_splits": n_splits, "split": "subject-wise", **cv_summary},
-            "command": "mne-eegfm " + shlex.join(sys.argv[1:])
-            if Path(sys.argv[0]).name.startswith("mne-eegfm")
-            else None,
-            "disclaimer": DISCLAIMER,
-        }
-    )
+    encoder_card = dict(getattr(clf.model_, "card", None) or {})
+    clf.model_.card = {
+        **encoder_card,
+        "name": name or stem.name,
+        "description": f"{' vs '.join(map(str, classes))} classifier "
+        f"({mode}, {head} head) on the {encoder_card.get('name', encoder)} "
+        "encoder. Research demonstration, not a diagnostic device.",
+        "encoder": encoder_card.get("name", encoder),
+        "training_data": {
+            **_dataset_card(data),
+            "target": target,
+            "n_subjects": len(subjects),
+            "n_recordings": len(loaded),
+            f"{unit}_per_class": {str(c): int(n) for c, n in zip(classes, counts)},
+            "windows_per_recording": max_windows or "all",
+            "left_out": [f"{fname}: {why}" for fname, why in skipped],
+        },
+        "cross_validation": None
+        if cv_summary is None
+        else {"n_splits": n_splits, "split": "subject-wise", **cv_summary},
+        "command": _command_line(click.get_current_context()),
+        "disclaimer": DISCLAIMER,
+    }
     path = clf.save(stem)
     click.echo(f"\nSaved the classifier to {path} (+ {Path(path).stem}.json).")
     click.echo(f"Use it: mne-eegfm predict RECORDING --model {stem}")
@@ -1426,9 +1548,10 @@ def _card_of(name):
     """Model card dict of a registered name or a model file."""
     from .checkpoints import REGISTRY, list_models
 
-    path = Path(name)
-    if name not in REGISTRY and path.exists():
-        return _file_card(path)
+    if name not in REGISTRY:
+        for suffix in ("", ".json", ".safetensors"):
+            if Path(name + suffix).is_file():
+                return _file_card(Path(name + suffix))
     entry = next((e for e in list_models() if e["name"] == name), None)
     if entry is None:
         raise click.ClickException(
@@ -1467,19 +1590,36 @@ def _file_card(path):
     return card
 
 
+_CARD_SKIP = ("name", "history", "weights")
+
+
 def _echo_card(name):
     card = _card_of(name)
-    click.echo(f"{card.get('name', name)}\n{'=' * len(str(card.get('name', name)))}")
+    title = str(card.get("name", name))
+    click.echo(f"{title}\n{'=' * len(title)}")
     for key, value in card.items():
-        if key == "name" or value in (None, "", [], {}):
+        if key in _CARD_SKIP or value in (None, "", [], {}):
             continue
         if key == "contract" and isinstance(value, dict):
             value = _contract_text(value)
         elif key == "params":
             value = f"{value:,}"
-        elif isinstance(value, dict | list):
-            value = json.dumps(value, indent=2, ensure_ascii=False)
-        click.echo(f"{key}: {value}")
+        elif key == "cross_validation":
+            _echo_cv(value, value["n_splits"], None)
+            continue
+        _echo_value(key, value, 0)
+
+
+def _echo_value(key, value, depth):
+    pad = "  " * depth
+    if isinstance(value, dict):
+        click.echo(f"{pad}{key}:")
+        for sub, item in value.items():
+            _echo_value(sub, item, depth + 1)
+    elif isinstance(value, list | tuple):
+        click.echo(f"{pad}{key}: {', '.join(map(str, value))}")
+    else:
+        click.echo(f"{pad}{key}: {value}")
 
 
 @main.command("sys-info")

@@ -12,7 +12,6 @@ and :class:`~sklearn.model_selection.GridSearchCV`.
 import contextlib
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -61,8 +60,12 @@ def _build_model(model, weights, *, n_outputs, head, model_kwargs, seed):
     Random draws (a new head, or all weights for an architecture name) come
     from ``seed``; the global torch random state is left untouched.
     """
-    from .checkpoints import DEFAULT_MODEL, load_model, load_state_dict_file
-    from .checkpoints import remap_state_dict
+    from .checkpoints import (
+        DEFAULT_MODEL,
+        load_model,
+        load_state_dict_file,
+        remap_state_dict,
+    )
     from .models import create_model
     from .preprocessing import InputContract
 
@@ -221,37 +224,57 @@ class _Inputs:
         return len(self.item)
 
 
-def _n_samples_hint(X):
-    """Number of labelled units of X if known without preprocessing, else None."""
-    if isinstance(X, BaseEpochs):
+def _is_mne_input(X):
+    return _is_mne(X) or (
+        isinstance(X, list | tuple) and len(X) > 0 and all(_is_mne(x) for x in X)
+    )
+
+
+def _validate_X(est, X, *, reset):
+    """Return MNE input unchanged, or array input checked as (n, C, T).
+
+    For arrays, ``n_features_in_`` (n_channels * n_times) is recorded when
+    ``reset`` and checked otherwise, as scikit-learn estimators do.
+    """
+    if _is_mne_input(X):
+        return X
+    info = _array_info(est.info, est.ch_names, est.sfreq)
+    X = _check_array_input(X, info["nchan"], type(est).__name__)
+    n_features = X.shape[1] * X.shape[2]
+    if reset:
+        est.n_features_in_ = n_features
+    elif getattr(est, "n_features_in_", n_features) != n_features:
+        raise ValueError(
+            f"X has {n_features} features, but {type(est).__name__} is expecting "
+            f"{est.n_features_in_} features as input."
+        )
+    return X
+
+
+def _n_units(X):
+    """Number of labelled units of validated X if known before preprocessing."""
+    if isinstance(X, np.ndarray):
         return len(X)
-    if isinstance(X, BaseRaw):
-        return None
-    if isinstance(X, list | tuple) and X and all(_is_mne(x) for x in X):
-        if all(isinstance(x, BaseEpochs) for x in X):
-            return sum(len(x) for x in X)
-        return None
-    return len(X) if hasattr(X, "__len__") else None
+    items = X if isinstance(X, list | tuple) else [X]
+    if all(isinstance(x, BaseEpochs) for x in items):
+        return sum(len(x) for x in items)
+    return None
 
 
 def _collect_inputs(est, X, contract):
-    """Convert X into windows following ``contract`` (the user's X is not modified)."""
+    """Convert validated X into windows following ``contract`` (X is not modified)."""
     from .preprocessing import prepare
 
-    if _is_mne(X):
-        items = [X]
-    elif isinstance(X, list | tuple) and X and all(_is_mne(x) for x in X):
-        items = list(X)
-    else:
+    if isinstance(X, np.ndarray):
         info = _array_info(est.info, est.ch_names, est.sfreq)
-        data = _check_array_input(X, info["nchan"], type(est).__name__)
-        epochs = EpochsArray(data, info, tmin=0.0, verbose=False)
+        epochs = EpochsArray(X, info, tmin=0.0, verbose=False)
         windows = prepare(
             epochs, contract, window_s=est.window_s, on_missing=est.on_missing
         )
-        _check_epoch_count(windows, len(data), "the array")
-        return _Inputs([windows], np.arange(len(data)), len(data), is_raw=False)
+        _check_epoch_count(windows, len(X), "the array")
+        return _Inputs([windows], np.arange(len(X)), len(X), is_raw=False)
 
+    items = list(X) if isinstance(X, list | tuple) else [X]
     windows, item = [], []
     for inst, source in _merge_epochs(items):
         part = prepare(
@@ -344,26 +367,11 @@ def _apply(fn, inputs, *, batch_size, device, desc):
     return out
 
 
-def _check_n_features(est, X, reset):
-    """Record or check ``n_features_in_`` for array inputs (sklearn convention)."""
-    if _is_mne(X) or (isinstance(X, list | tuple) and X and _is_mne(X[0])):
-        return
-    n_features = np.shape(X)[1] if np.ndim(X) >= 2 else None
-    if reset:
-        if n_features is not None:
-            est.n_features_in_ = n_features
-        return
-    expected = getattr(est, "n_features_in_", None)
-    if expected is not None and n_features is not None and n_features != expected:
-        raise ValueError(
-            f"X has {n_features} features, but {type(est).__name__} is expecting "
-            f"{expected} features as input."
-        )
-
-
 def _check_common_params(est):
     if not isinstance(est.batch_size, int | np.integer) or est.batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {est.batch_size!r}")
+        raise ValueError(
+            f"batch_size must be a positive integer, got {est.batch_size!r}"
+        )
     if est.on_missing not in ("raise", "warn", "drop"):
         raise ValueError(
             f"on_missing must be 'raise', 'warn' or 'drop', got {est.on_missing!r}"
@@ -475,7 +483,7 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())
         # The frozen model is reloaded from its source when needed.
         state.pop("_model", None)
         state.pop("_model_key", None)
@@ -526,10 +534,7 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
             The embedder.
         """
         self._check_params()
-        if not (_is_mne(X) or (isinstance(X, list | tuple) and X and _is_mne(X[0]))):
-            info = _array_info(self.info, self.ch_names, self.sfreq)
-            _check_array_input(X, info["nchan"], type(self).__name__)
-        _check_n_features(self, X, reset=True)
+        _validate_X(self, X, reset=True)
         with _log_level(self.verbose):
             self._get_model()
         return self
@@ -550,7 +555,7 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
             Embeddings (float64), in the order of the input windows.
         """
         self._check_params()
-        _check_n_features(self, X, reset=False)
+        X = _validate_X(self, X, reset=False)
         with _log_level(self.verbose):
             net, contract = self._get_model()
             inputs = _collect_inputs(self, X, _contract(self, contract))
@@ -714,7 +719,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())
         net = state.pop("model_", None)
         if net is not None:
             state["_model_state"] = {
@@ -745,13 +750,18 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
                 f"mode must be 'linear-probe' or 'finetune', got {self.mode!r}"
             )
         if not isinstance(self.max_epochs, int | np.integer) or self.max_epochs < 1:
-            raise ValueError(f"max_epochs must be a positive integer, got {self.max_epochs!r}")
+            raise ValueError(
+                f"max_epochs must be a positive integer, got {self.max_epochs!r}"
+            )
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+                "validation_fraction must be in [0, 1), got "
+                f"{self.validation_fraction!r}"
             )
         if not isinstance(self.patience, int | np.integer) or self.patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {self.patience!r}")
+            raise ValueError(
+                f"patience must be a positive integer, got {self.patience!r}"
+            )
         for name in ("lr", "encoder_lr_scale", "weight_decay"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -846,14 +856,15 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         self._check_params()
+        X = _validate_X(self, X, reset=True)
         y = column_or_1d(y, warn=True)
         if y.dtype.kind in "fc":
             y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         check_classification_targets(y)
-        n_hint = _n_samples_hint(X)
-        if n_hint is not None and n_hint != len(y):
+        n_units = _n_units(X)
+        if n_units is not None and n_units != len(y):
             raise ValueError(
-                f"X has {n_hint} samples but y has {len(y)} labels; they must match."
+                f"X has {n_units} samples but y has {len(y)} labels; they must match."
             )
         classes = np.unique(y)
         if len(classes) < 2:
@@ -869,7 +880,6 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             y = self._labels(y, inputs)
             self.classes_ = classes
             y_index = np.searchsorted(classes, y)
-            _check_n_features(self, X, reset=True)
             self.contract_ = contract
             self.model_ = net.to(_resolve_device(self.device))
             self._train(inputs, y_index, seed)
@@ -884,7 +894,9 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         loss_fn = torch.nn.CrossEntropyLoss(
             weight=None if weights is None else weights.to(device)
         )
-        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        with torch.random.fork_rng(
+            devices=[device.index or 0] if device.type == "cuda" else []
+        ):
             torch.manual_seed(seed)
             if self.mode == "linear-probe":
                 trainer = _ProbeTrainer(net, inputs, self.batch_size, device)
@@ -914,13 +926,17 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X):
         check_is_fitted(self)
         self._check_params()
-        _check_n_features(self, X, reset=False)
+        X = _validate_X(self, X, reset=False)
         with _log_level(self.verbose):
             device = _resolve_device(self.device)
             net = self.model_.to(device).eval()
             inputs = _collect_inputs(self, X, self.contract_)
             logits = _apply(
-                net, inputs, batch_size=self.batch_size, device=device, desc="Predicting"
+                net,
+                inputs,
+                batch_size=self.batch_size,
+                device=device,
+                desc="Predicting",
             )
         return logits.astype(np.float64), inputs
 
@@ -1077,13 +1093,18 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         card = net.card
         labels = card.get("labels")
         if not labels:
-            raise ValueError(f"{path} is not a classifier: its model card has no labels.")
+            raise ValueError(
+                f"{path} is not a classifier: its model card has no labels."
+            )
         params = dict(card.get("estimator") or {})
         if isinstance(params.get("class_weight"), list):
             params["class_weight"] = {k: v for k, v in params["class_weight"]}
-        clf = cls(model=str(path), device=device, verbose=verbose, **{
-            k: v for k, v in params.items() if k not in ("device", "verbose")
-        })
+        clf = cls(
+            model=str(path),
+            device=device,
+            verbose=verbose,
+            **{k: v for k, v in params.items() if k not in ("device", "verbose")},
+        )
         clf.classes_ = np.asarray(labels)
         clf.model_ = net
         clf.contract_ = net.contract
@@ -1113,8 +1134,13 @@ class _ProbeTrainer:
             param.requires_grad_(name.startswith(_HEAD_PREFIX))
         net.eval()
         self.tokens = torch.as_tensor(
-            _apply(net.encode, inputs, batch_size=batch_size, device=device,
-                   desc="Encoding")
+            _apply(
+                net.encode,
+                inputs,
+                batch_size=batch_size,
+                device=device,
+                desc="Encoding",
+            )
         )
         self.device = device
         self.batch_size = batch_size
@@ -1171,7 +1197,9 @@ class _FinetuneTrainer:
         for group in np.unique(self.group_of[indices]):
             members = indices[self.group_of[indices] == group]
             if generator is not None:
-                members = members[torch.randperm(len(members), generator=generator).numpy()]
+                members = members[
+                    torch.randperm(len(members), generator=generator).numpy()
+                ]
             batches += [
                 (group, members[start : start + self.batch_size])
                 for start in range(0, len(members), self.batch_size)
@@ -1189,8 +1217,18 @@ class _FinetuneTrainer:
         return self.net(x, positions)
 
 
-def _fit_loop(trainer, optimizer, loss_fn, y_index, train, valid, *, generator,
-              max_epochs, patience):
+def _fit_loop(
+    trainer,
+    optimizer,
+    loss_fn,
+    y_index,
+    train,
+    valid,
+    *,
+    generator,
+    max_epochs,
+    patience,
+):
     """Mini-batch training with early stopping on the validation loss."""
     y_all = torch.as_tensor(y_index, dtype=torch.long)
     best, best_state, waited, history = np.inf, None, 0, []
@@ -1210,7 +1248,8 @@ def _fit_loop(trainer, optimizer, loss_fn, y_index, train, valid, *, generator,
             {"epoch": epoch, "train_loss": total / count, "valid_loss": valid_loss}
         )
         logger.debug(
-            f"Epoch {epoch}: train loss {total / count:.4f}, valid loss {valid_loss:.4f}"
+            f"Epoch {epoch}: train loss {total / count:.4f}, "
+            f"valid loss {valid_loss:.4f}"
         )
         if not len(valid):
             continue

@@ -45,19 +45,21 @@ _VALID_ON_MISSING = ("raise", "warn", "drop")
 
 @lru_cache(maxsize=1)
 def _template():
-    """Return {UPPER name: (canonical name, head-frame position)} of standard_1005."""
-    from mne import create_info
+    """Return {UPPER name: (canonical name, position)} of standard_1005.
+
+    The template's own coordinates are used as they are (not moved to the head
+    frame through its fiducials), as the reference implementation does when
+    the published checkpoints were trained; digitised positions differ from
+    them by a near-translation, which the model's per-sample min-max
+    normalisation of the coordinates removes.
+    """
     from mne.channels import get_builtin_montages, make_standard_montage
 
     # MNE 1.13 renamed standard_1005 (same positions) to colin27_1005.
     kind = "colin27_1005" if "colin27_1005" in get_builtin_montages() else None
     montage = make_standard_montage(kind or "standard_1005")
-    info = create_info(montage.ch_names, 1000.0, "eeg")
-    info.set_montage(montage)  # converts the template to the head frame
-    return {
-        ch["ch_name"].upper(): (ch["ch_name"], ch["loc"][:3].copy())
-        for ch in info["chs"]
-    }
+    ch_pos = montage.get_positions()["ch_pos"]
+    return {name.upper(): (name, pos.copy()) for name, pos in ch_pos.items()}
 
 
 def _canonical_electrode(token):

@@ -11,7 +11,8 @@ Pipeline
 For each channel (EEG channels with a position, see
 :func:`mne_eegfm.montage.get_positions`), one FFT does everything:
 
-1. the per-channel mean is removed (in float64, then float32 is used);
+1. the per-channel mean (computed in float64) is removed, and the data is
+   float32 from there on;
 2. the signal is resampled to ``contract.sfreq`` in the frequency domain
    (spectrum truncated when downsampling, zero-extended when upsampling), which
    is the cheap order: the filters then run at the low rate;
@@ -35,8 +36,20 @@ Windows
 -------
 The window length in samples is ``window_s * contract.sfreq`` rounded down to a
 multiple of the model's 40-sample patch (5 s at 256 Hz = 1280 samples = 32
-patches exactly). Each window is z-scored per channel
-(:func:`normalize_windows`).
+patches exactly). Raw is cut into consecutive windows (``overlap`` fraction
+shared); windows overlapping ``BAD_*`` annotations are left out and counted.
+Each window is z-scored per channel (:func:`normalize_windows`). Epochs give
+one window each (see :func:`prepare` for the crop rule).
+
+Checks
+------
+Errors: NaN/inf samples (naming the channels), a Raw shorter than one window,
+empty Epochs, channels without position (``on_missing="raise"``). Warnings
+(``RuntimeWarning``): flat channels (named; zeros after normalisation), a
+median band-passed std above 1e-2 V (data probably already in microvolts) or
+below 1e-9 V (nanovolts?), a sampling rate too low for the low-pass (which is
+then lowered to 80 % of the recording's Nyquist frequency), epochs cropped,
+every window of a Raw overlapping BAD annotations (empty result).
 """
 
 import math
@@ -63,7 +76,7 @@ _UNIT_SCALES = {"V": 1.0, "mV": 1e3, "uV": 1e6, "µV": 1e6, "nV": 1e9}
 _NORMALIZATIONS = ("zscore", "none")
 _MONTAGES = ("unipolar", "bipolar")
 _EPS = 1e-8
-_FLAT_PTP = 1e-12  # volts: a channel whose peak-to-peak is below this is flat
+_FLAT_STD = 1e-15  # volts: band-passed std below this is a flat channel
 _STD_TOO_LARGE = 1e-2  # volts: EEG this large is probably in microvolts already
 _STD_TOO_SMALL = 1e-9  # volts: EEG this small is probably in nanovolts or scaled
 _EXTRA_MARGIN_S = 2.0  # seconds of margin beyond half the filter, per side
@@ -265,13 +278,14 @@ def read_raw(path, verbose=None):
 class _Plan:
     """Resampling ratio and zero-phase filter response for one input rate."""
 
-    def __init__(self, sfreq_in, contract):
+    def __init__(self, sfreq_in, contract, epoch_s=None):
         self.sfreq_in = float(sfreq_in)
         self.sfreq_out = float(contract.sfreq)
         ratio = Fraction(self.sfreq_out / self.sfreq_in).limit_denominator(10000)
         self.up, self.down = ratio.numerator, ratio.denominator
         self.scale = _UNIT_SCALES[contract.units]
-        self.l_freq = contract.l_freq
+        self.remove_mean = contract.l_freq is not None
+        self.l_freq = _effective_l_freq(contract.l_freq, epoch_s, self.sfreq_out)
         self.h_freq = _effective_h_freq(contract.h_freq, self.sfreq_in)
         nyquist = min(self.sfreq_in, self.sfreq_out) / 2
         limit = nyquist if self.h_freq is None else self.h_freq
@@ -303,8 +317,12 @@ class _Plan:
         return kernels
 
     def n_out(self, n_in):
-        """Output samples for n_in input samples (all within the recording)."""
-        return (n_in - 1) * self.up // self.down + 1
+        """Output samples for n_in input samples (MNE's convention: 5 s -> 5 s).
+
+        The last one may lie up to one input sample past the last input sample,
+        as in :meth:`mne.io.Raw.resample`; it is computed from the edge padding.
+        """
+        return n_in * self.up // self.down
 
     def response(self, n_fft_out):
         """Zero-phase frequency response (with unit scale) on an rfft grid."""
@@ -364,6 +382,23 @@ def _bandpass_kernel(sfreq, l_freq, h_freq, l_trans=None, h_trans=None):
     return h
 
 
+def _effective_l_freq(l_freq, epoch_s, sfreq):
+    """Leave the high-pass out for epochs shorter than its filter."""
+    if l_freq is None or epoch_s is None:
+        return l_freq
+    length_s = (
+        int(math.ceil(3.3 / _auto_trans(l_freq, None, sfreq)[0] * sfreq)) | 1
+    ) / sfreq
+    if epoch_s >= length_s:
+        return l_freq
+    logger.info(
+        f"Epochs ({epoch_s:.3g} s) are shorter than the {length_s:.3g}-s high-pass "
+        f"filter at {l_freq} Hz: only their mean is removed (the high-pass would "
+        "remove little more, and the z-score removes the mean anyway)."
+    )
+    return None
+
+
 def _effective_h_freq(h_freq, sfreq_in):
     """Lower the low-pass (with a warning) when the recording's rate cannot hold it."""
     if h_freq is None:
@@ -404,8 +439,9 @@ def _padded(x, plan, pad_left, pad_right):
     out = np.zeros(x.shape[:-1] + (_fast_length(left + n + right, plan.down),), "f4")
     core = out[..., left : left + n]
     core[...] = x
-    if plan.l_freq is not None:  # the high-pass removes the offset anyway
-        core -= x.mean(axis=-1, keepdims=True).astype(np.float32)
+    if plan.remove_mean:  # the high-pass removes the offset anyway
+        with np.errstate(invalid="ignore"):  # inf - inf: NaN, caught later
+            core -= x.mean(axis=-1, keepdims=True).astype(np.float32)
     reverse = core[..., ::-1]
     n_left, n_right = min(left, n - 1), min(right, n - 1)
     out[..., left - n_left : left] = reverse[..., n - 1 - n_left : n - 1]
@@ -459,21 +495,29 @@ class _Checks:
             self.said.add(key)
             warn(msg, RuntimeWarning)
 
-    def raw_input(self, x, where=""):
-        """Check input samples (volts): NaN/inf are errors, flat channels warn."""
-        finite = np.isfinite(x).all(axis=-1)
-        while finite.ndim > 1:
-            finite = finite.all(axis=0)
+    def output(self, y, where=""):
+        """Check band-passed data (contract units, channels on axis -2).
+
+        NaN or inf anywhere in a channel's input spreads to its whole output
+        through the mean and the FFT, so one std per channel catches them.
+        """
+        std = y.std(axis=-1, dtype=np.float64)
+        while std.ndim > 1:
+            std = std.max(axis=0)
+        std /= self.scale  # volts
+        finite = np.isfinite(std)
         if not finite.all():
             bad = [self.ch_names[i] for i in np.flatnonzero(~finite)]
             raise ValueError(
                 f"NaN or infinite samples in channel(s) {', '.join(bad)}{where}; "
                 "interpolate or drop them (e.g. raw.drop_channels) first."
             )
-        ptp = np.ptp(x, axis=-1)
-        while ptp.ndim > 1:
-            ptp = ptp.max(axis=0)
-        flat = ptp < _FLAT_PTP
+        flat = std < _FLAT_STD
+        self._flat(flat, where)
+        if not flat.all():
+            self._units(float(np.median(std[~flat])))
+
+    def _flat(self, flat, where):
         if flat.all():
             self._warn_once(
                 "all-flat",
@@ -484,18 +528,13 @@ class _Checks:
             names = [self.ch_names[i] for i in np.flatnonzero(flat)]
             self._warn_once(
                 ("flat", tuple(names)),
-                f"Flat channel(s) {', '.join(names)}{where} (peak-to-peak below "
-                f"{_FLAT_PTP} V): they are zeros after normalisation; consider "
+                f"Flat channel(s) {', '.join(names)}{where} (no signal in the "
+                "band-pass): they are zeros after normalisation; consider "
                 "dropping or interpolating them.",
             )
-        return flat
 
-    def amplitude(self, y, flat):
+    def _units(self, typical):
         """Warn when the band-passed amplitude looks like the wrong unit."""
-        if flat.all() or y.shape[-1] < 2:
-            return
-        std = y.reshape(-1, y.shape[-2], y.shape[-1]).std(axis=(0, -1)) / self.scale
-        typical = float(np.median(std[~flat]))
         if typical > _STD_TOO_LARGE:
             self._warn_once(
                 "units",
@@ -560,14 +599,30 @@ def _window_starts(n_out, n_times, overlap):
 
 
 def _is_bad(onsets, duration, bad):
-    """Windows [onset, onset + duration) that overlap any bad interval."""
+    """Windows [onset, onset + duration) that overlap any bad interval.
+
+    A zero-duration annotation marks the window that contains its onset.
+    Memory is linear in windows + annotations (intervals are merged first).
+    """
     if len(bad) == 0:
         return np.zeros(len(onsets), bool)
-    t0, t1 = onsets[:, None], onsets[:, None] + duration
-    a, b = bad[None, :, 0], bad[None, :, 1]
-    overlaps = (t0 < b) & (a < t1)
-    zero = (a == b) & (t0 <= a) & (a < t1)
-    return (overlaps | zero).any(axis=1)
+    starts, stops = _merge(bad[:, 0], np.maximum(bad[:, 1], bad[:, 0] + 1e-9))
+    first = np.searchsorted(stops, onsets, side="right")  # first stop > onset
+    hit = first < len(starts)
+    hit[hit] = starts[first[hit]] < onsets[hit] + duration
+    return hit
+
+
+def _merge(starts, stops):
+    """Union of intervals, as sorted disjoint (starts, stops)."""
+    order = np.argsort(starts)
+    starts, stops = starts[order], np.maximum.accumulate(stops[order])
+    new = np.ones(len(starts), bool)
+    new[1:] = starts[1:] > stops[:-1]
+    groups = np.cumsum(new) - 1
+    merged_stops = np.zeros(groups[-1] + 1)
+    np.maximum.at(merged_stops, groups, stops)
+    return starts[new], merged_stops
 
 
 def _finish(windows, contract):
@@ -715,8 +770,8 @@ def _chunk_windows(job, first, last):
     else:
         o0, o1 = starts[0], starts[-1] + job.n_times
         segment = _process_segment(job.raw, job.picks, job.plan, o0, o1, job.checks)
-        index = (starts - o0)[:, None] + np.arange(job.n_times)
-        data = _finish(segment[:, index].transpose(1, 0, 2), job.contract)
+        data = np.stack([segment[:, i : i + job.n_times] for i in starts - o0])
+        data = _finish(data, job.contract)
     return _windows(
         data, job.positions, job.ch_names, job.onsets[first:last][keep], job.sfreq,
         n_skipped, job.source,
@@ -741,17 +796,14 @@ def _process_segment(raw, picks, plan, o0, o1, checks):
     s = max(0, (o0 * plan.down // plan.up) // plan.down * plan.down - plan.margin)
     e = min(raw.n_times, -(-o1 * plan.down // plan.up) + plan.margin + 1)
     x = raw.get_data(picks=picks, start=s, stop=e)
-    where = (
-        ""
-        if (s == 0 and e == raw.n_times)
-        else (f" (between {s / plan.sfreq_in:.1f} and {e / plan.sfreq_in:.1f} s)")
-    )
-    flat = checks.raw_input(x, where)
+    where = f" (between {s / plan.sfreq_in:.1f} and {e / plan.sfreq_in:.1f} s)"
+    if s == 0 and e == raw.n_times:
+        where = ""
     y = _filter_resample(x, plan, pad_left=s == 0, pad_right=e == raw.n_times)
     del x
     first = s * plan.up // plan.down
     y = y[:, o0 - first : o1 - first]
-    checks.amplitude(y, flat)
+    checks.output(y, where)
     return y
 
 
@@ -797,8 +849,13 @@ def prepare(
 
     Notes
     -----
-    Epochs are resampled and filtered one by one (edges padded by reflection),
-    then fitted to the window by this rule: an epoch longer than the window is
+    A Raw shorter than one window is an error (ValueError), not an empty result.
+
+    Epochs are resampled and filtered one by one (edges padded by reflection).
+    Epochs shorter than the high-pass filter (33 s for 0.1 Hz) only have their
+    mean removed instead of the high-pass: on so short a segment the high-pass
+    removes a near-constant offset and little else. They are then fitted to the
+    window by this rule: an epoch longer than the window is
     centre-cropped to it; a shorter one is centre-cropped to the largest multiple
     of 40 samples it holds (never zero-padded: padding would invent a flat
     signal the model never saw). Both cases warn, naming the lengths.
@@ -836,30 +893,34 @@ def prepare(
 
 
 def _prepare_epochs(epochs, contract, window_s, on_missing):
+    if not epochs.preload:  # lazy: find the bad epochs on a copy (no data copied)
+        epochs = epochs.copy().drop_bad(verbose=False)
     if len(epochs) == 0:
         raise ValueError("The Epochs object holds no epoch (all dropped?).")
     picks, ch_names, positions = get_positions(epochs.info, on_missing=on_missing)
-    plan = _Plan(epochs.info["sfreq"], contract)
-    x = epochs.get_data(picks=picks)
-    checks = _Checks(ch_names, plan.scale)
-    flat = checks.raw_input(x)
-    y = _filter_resample(x, plan, pad_left=True, pad_right=True)
-    checks.amplitude(y, flat)
+    n_in = len(epochs.times)
+    plan = _Plan(epochs.info["sfreq"], contract, epoch_s=n_in / epochs.info["sfreq"])
     target = _window_samples(
         contract.window_s if window_s is None else window_s, contract.sfreq
     )
-    y, start = _fit_epoch_length(y, target, contract.sfreq)
+    start, keep = _epoch_crop(plan.n_out(n_in), target, contract.sfreq)
+    checks = _Checks(ch_names, plan.scale)
+    per_batch = max(1, _MAX_CHUNK // (len(picks) * (n_in + 2 * plan.margin)))
+    parts = []
+    for first in range(0, len(epochs), per_batch):
+        item = slice(first, first + per_batch)
+        y = _filter_resample(epochs.get_data(picks=picks, item=item), plan, True, True)
+        checks.output(y)
+        parts.append(y[..., start : start + keep])
     out_sfreq = plan.sfreq_in * plan.up / plan.down
-    onsets = np.full(len(y), epochs.tmin + start / out_sfreq)
+    onsets = np.full(len(epochs), epochs.tmin + start / out_sfreq)
     source = str(epochs.filename) if epochs.filename else None
-    return _windows(
-        _finish(y, contract), positions, ch_names, onsets, out_sfreq, 0, source
-    )
+    data = _finish(np.concatenate(parts), contract)
+    return _windows(data, positions, ch_names, onsets, out_sfreq, 0, source)
 
 
-def _fit_epoch_length(y, target, sfreq):
-    """Centre-crop epochs to the window, or to a multiple of 40 when shorter."""
-    n = y.shape[-1]
+def _epoch_crop(n, target, sfreq):
+    """(start, length) of the centre crop of an epoch of n samples; warns."""
     if n < PATCH_SIZE:
         raise ValueError(
             f"Epochs are {n} samples long at {sfreq} Hz, shorter than one "
@@ -874,5 +935,4 @@ def _fit_epoch_length(y, target, sfreq):
             "patches of 40).",
             RuntimeWarning,
         )
-    start = (n - keep) // 2
-    return y[..., start : start + keep], start
+    return (n - keep) // 2, keep

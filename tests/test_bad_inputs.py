@@ -198,6 +198,28 @@ def test_epochs_not_multiple_of_patch_are_cropped_with_warning(embedder):
     assert_finite(out, n_rows=3)
 
 
+@pytest.mark.parametrize("sfreq", [128.0, 160.0, 250.0, 500.0])
+def test_five_second_epochs_fill_one_window_at_any_rate(sfreq):
+    """5 s of data is one 5-s window: no crop, no warning, whatever the rate."""
+    raw = make_raw(sfreq=sfreq, duration=11.0)
+    epochs = mne.make_fixed_length_epochs(
+        raw, duration=5.0, preload=True, verbose=False
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # low-pass at 128/160 Hz
+        warnings.filterwarnings("error", message="Epochs are")
+        windows = prepare(epochs, CONTRACT)
+    assert windows.data.shape == (2, 4, 1280)
+
+
+def test_epochs_not_preloaded_are_read(embedder):
+    """Lazy Epochs (MNE's default) work; the user's object stays lazy."""
+    raw = make_raw(duration=11.0)
+    epochs = mne.make_fixed_length_epochs(raw, duration=5.0, verbose=False)
+    assert_finite(embedder.transform(epochs), n_rows=2)
+    assert not epochs.preload
+
+
 def test_epochs_longer_than_window_are_cropped_with_warning():
     epochs = make_epochs(2, tlen=7.0)
     with pytest.warns(RuntimeWarning, match="longer than the window.*1280 samples"):
@@ -273,7 +295,9 @@ def test_duplicate_channel_names_renamed_by_mne_are_named_in_the_error():
 
 def test_two_spellings_of_one_electrode_raise():
     info = mne.create_info(["Fz", "Cz", "EEG CZ-REF"], 256.0, "eeg")
-    with pytest.raises(ValueError, match="'Cz' and 'EEG CZ-REF' are the same electrode"):
+    with pytest.raises(
+        ValueError, match="'Cz' and 'EEG CZ-REF' are the same electrode"
+    ):
         get_positions(info)
 
 

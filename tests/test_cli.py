@@ -247,7 +247,8 @@ def test_predict_bids_report_and_rerun(data_path, tiny_model, tmp_path):
 def test_predict_example_default_output(tiny_model, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = _run(["predict", "--example", "--model", tiny_model]).output
-    assert EXAMPLE_FILE.name in out and "in-sample" in out
+    assert EXAMPLE_FILE.name in out and "tiny-random (Control vs Epilepsy)" in out
+    assert "in-sample" not in out  # only said of the shipped classifier
     tsv = (
         tmp_path
         / "mne-eegfm-results/sub-024_task-restingstate_desc-eegfm_predictions.tsv"
@@ -313,7 +314,7 @@ def test_fit_participants_then_predict(data_path, tiny_model, tmp_path):
     model = tmp_path / "group.eegfm"
     args = ["fit", root, "--target", "participants:group", "--out", model]
     args += ["--model", tiny_model, "--cv", "2", "--max-epochs", "2"]
-    result = _run(args)
+    result = _run(args + ["--max-windows", "3"])
     assert "Subject-wise 2-fold cross-validation" in result.output
     assert "balanced accuracy" in result.output and "ROC AUC" in result.output
     meta = json.loads(Path(f"{model}.json").read_text())
@@ -323,9 +324,21 @@ def test_fit_participants_then_predict(data_path, tiny_model, tmp_path):
     assert card["training_data"]["licence"] == "CC BY 4.0"
     cv = card["cross_validation"]
     assert cv["split"] == "subject-wise" and cv["recording"]["n"] == 4
+    assert (
+        cv["window"]["n"] == 12 and card["training_data"]["windows_per_recording"] == 3
+    )
     assert 0 <= cv["recording"]["pooled"]["balanced_accuracy"] <= 1
     assert "not a diagnostic device" in card["disclaimer"]
+    assert card["training_data"]["recordings_per_class"] == {
+        "Control": 2,
+        "Epilepsy": 2,
+    }
+    assert card["command"].startswith(
+        f"mne-eegfm fit {root} --target participants:group"
+    )
+    assert "--cv 2" in card["command"]
     assert "use --overwrite" in _run(args, expect=1).output
+    assert "--max-windows 3" in card["command"]
     out = tmp_path / "pred"
     _run(["predict", root, "--model", model, "--out", out])
     tsv = out / "sub-002/eeg/sub-002_task-restingstate_desc-eegfm_predictions.tsv"
@@ -341,7 +354,7 @@ def test_fit_events(data_path, tiny_model, tmp_path):
     assert "per window" in result.output
     card = json.loads(Path(f"{model}.json").read_text())["card"]
     assert card["labels"] == ["closed", "open"]
-    assert card["training_data"]["class_counts"] == {"closed": 6, "open": 6}
+    assert card["training_data"]["windows_per_class"] == {"closed": 6, "open": 6}
 
 
 def test_fit_bad_target(data_path, tmp_path):

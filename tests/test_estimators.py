@@ -57,8 +57,11 @@ def labelled(info):
 def raws(info):
     rng = np.random.default_rng(1)
     return [
-        mne.io.RawArray(rng.standard_normal((len(CH_NAMES), int(3 * SFREQ))) * 1e-5,
-                        info, verbose=False)
+        mne.io.RawArray(
+            rng.standard_normal((len(CH_NAMES), int(3 * SFREQ))) * 1e-5,
+            info,
+            verbose=False,
+        )
         for _ in range(4)
     ]
 
@@ -175,8 +178,12 @@ def test_user_objects_unchanged(labelled, raws):
     emb.transform(raw)
     emb.transform(data)
     clf = EEGFMClassifier(
-        window_s=WINDOW_S, max_epochs=1, random_state=0, ch_names=CH_NAMES,
-        sfreq=SFREQ, **TINY,
+        window_s=WINDOW_S,
+        max_epochs=1,
+        random_state=0,
+        ch_names=CH_NAMES,
+        sfreq=SFREQ,
+        **TINY,
     )
     clf.fit(epochs, y).predict(epochs)
     clf.predict(raw)
@@ -320,9 +327,7 @@ def test_linear_probe_freezes_encoder_finetune_does_not(labelled):
 
     epochs, y = labelled
     probe = _clf(mode="linear-probe", max_epochs=2).fit(epochs, y)
-    tuned = _clf(mode="finetune", max_epochs=2, validation_fraction=0.0).fit(
-        epochs, y
-    )
+    tuned = _clf(mode="finetune", max_epochs=2, validation_fraction=0.0).fit(epochs, y)
     start, _ = _clf()._initial_model(2)
     for name, value in start.state_dict().items():
         if name.startswith("classifier."):
@@ -367,10 +372,17 @@ def test_classifier_raw_labels_and_windows(raws):
     assert clf.predict(raws[0]).shape == (n_windows,)
     table = clf.predict_windows(raws[:2])
     assert list(table.columns) == [
-        "recording", "onset", "duration", "label", "proba_a", "proba_b",
+        "recording",
+        "onset",
+        "duration",
+        "label",
+        "proba_a",
+        "proba_b",
     ]
     assert len(table) == 2 * n_windows
-    np.testing.assert_allclose(table["onset"][:n_windows], np.arange(n_windows) * WINDOW_S)
+    np.testing.assert_allclose(
+        table["onset"][:n_windows], np.arange(n_windows) * WINDOW_S
+    )
     np.testing.assert_allclose(table["duration"], WINDOW_S)
     np.testing.assert_array_equal(table["recording"], np.repeat([0, 1], n_windows))
     np.testing.assert_allclose(table[["proba_a", "proba_b"]].sum(axis=1), 1.0)

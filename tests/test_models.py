@@ -168,7 +168,9 @@ def test_chunked_front_end_matches(tiny, monkeypatch):
 def test_inference_is_deterministic(tiny):
     x, pos = _signals(2, 4, 160), _positions(4)
     with torch.no_grad():
-        torch.testing.assert_close(tiny.encode(x, pos), tiny.encode(x, pos), rtol=0, atol=0)
+        torch.testing.assert_close(
+            tiny.encode(x, pos), tiny.encode(x, pos), rtol=0, atol=0
+        )
 
 
 def test_pretrain_forward_and_gradients():
@@ -182,7 +184,11 @@ def test_pretrain_forward_and_gradients():
     assert out["attention"].shape == (2 * 5, 6, 5)
     assert out["latent"].shape == (2, 5, 384)
     out["recon"].square().mean().backward()
-    for name in ("mask_token", "cross_attn.query_embed", "patch_embed.proj_in.0.weight"):
+    for name in (
+        "mask_token",
+        "cross_attn.query_embed",
+        "patch_embed.proj_in.0.weight",
+    ):
         grad = model.get_parameter(name).grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
     ids = torch.arange(5)

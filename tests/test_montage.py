@@ -5,6 +5,8 @@ import warnings
 import mne
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mne.utils import catch_logging
 
 from mne_eegfm.montage import _template, get_positions, normalize_name
@@ -59,6 +61,20 @@ def _check_valid(positions, n):
 )
 def test_normalize_name(name, expected):
     assert normalize_name(name) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    electrode=st.sampled_from(["Fp1", "FC5", "Cz", "T7", "P8", "AF3", "Oz", "TP10"]),
+    upper=st.lists(st.booleans(), min_size=4, max_size=4),
+    prefix=st.sampled_from(["", "EEG ", "eeg "]),
+    suffix=st.sampled_from(["", "-REF", "-Ref", "-LE", "-AR", "-AVG", ".", ".."]),
+)
+def test_normalize_name_spellings(electrode, upper, prefix, suffix):
+    spelled = "".join(
+        c.upper() if up else c.lower() for c, up in zip(electrode, upper + [False])
+    )
+    assert normalize_name(prefix + spelled + suffix) == electrode
 
 
 def test_normalize_name_bipolar_ear():
@@ -294,3 +310,18 @@ def test_guinea_bissau_emotiv(data_path):
     assert len(names) == 14
     _check_valid(pos, 14)
     assert len({tuple(p) for p in pos}) == 14
+
+
+def test_template_positions_match_reference_golden(reference_path):
+    """Names resolve to the coordinates the reference implementation used."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    golden = reference_path / "golden"
+    channels = json.loads((golden / "lumamba-tiny-22ch.json").read_text())["channels"]
+    expected = load_file(golden / "lumamba-tiny-22ch.io.safetensors")["positions_m"]
+    info = mne.create_info(channels, 256.0, "eeg")
+    _, names, positions = get_positions(info)
+    assert len(names) == 22
+    np.testing.assert_allclose(positions, expected[0], atol=1e-7)

@@ -7,6 +7,8 @@ import warnings
 import mne
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mne_eegfm.preprocessing import (
     InputContract,
@@ -130,6 +132,29 @@ def test_bad_annotations_skipped(rng):
     assert w.n_skipped == 2  # 5-10 (7-8) and 20-25 (0-duration at 20)
     w = prepare(raw, InputContract(), reject_by_annotation=False)
     assert len(w) == 8 and w.n_skipped == 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 80) | st.floats(0, 100),
+            st.sampled_from([0.0, 2.5, 5.0]) | st.floats(0, 20),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_bad_window_overlap_matches_brute_force(intervals):
+    from mne_eegfm.preprocessing import _is_bad
+
+    onsets = np.arange(0.0, 100.0, 2.5)
+    bad = np.array([(a, a + d) for a, d in intervals], float)
+    t0, t1 = onsets[:, None], onsets[:, None] + 5.0
+    a, b = bad[None, :, 0], bad[None, :, 1]
+    point = (a == b) & (t0 <= a) & (a < t1)  # 0-duration: the window holding it
+    expected = (((t0 < b) & (a < t1)) | point).any(axis=1)
+    np.testing.assert_array_equal(_is_bad(onsets, 5.0, bad), expected)
 
 
 def test_all_windows_bad_warns(rng):
@@ -337,6 +362,35 @@ def test_epochs_longer_are_centre_cropped(rng):
     np.testing.assert_allclose(w.onsets, -0.5 + 384 / 256)
 
 
+def test_short_epochs_batched_and_filtered(rng, monkeypatch):
+    from mne_eegfm import preprocessing
+
+    t = np.arange(1000) / 500.0
+    sig = 10e-6 * np.sin(2 * np.pi * 10.0 * t) + 4e-3  # offset removed
+    data = np.tile(sig, (40, 3, 1)) + rng.standard_normal((40, 3, 1000)) * 1e-7
+    epochs = mne.EpochsArray(data, mne.create_info(NAMES[:3], 500.0, "eeg"))
+    with pytest.warns(RuntimeWarning, match="cropped to 480"):
+        whole = prepare(epochs, RAW_CONTRACT)
+    assert whole.data.shape == (40, 3, 480)
+    np.testing.assert_allclose(np.abs(whole.data).max(-1), 10.0, rtol=0.05)
+    monkeypatch.setattr(preprocessing, "_MAX_CHUNK", 3 * 4000)  # ~1 epoch a batch
+    with pytest.warns(RuntimeWarning, match="cropped to 480"):
+        batched = prepare(epochs, RAW_CONTRACT)
+    np.testing.assert_allclose(batched.data, whole.data, atol=1e-4)
+
+
+def test_lazy_epochs(rng):
+    raw = _raw(rng, seconds=16.0, n_ch=3)
+    epochs = mne.make_fixed_length_epochs(raw, duration=5.0, verbose="error")
+    assert not epochs.preload
+    w = prepare(epochs, InputContract())
+    assert w.data.shape == (3, 3, 1280)
+    assert not epochs.preload and not epochs._bad_dropped  # user's object as is
+    np.testing.assert_allclose(
+        w.data, prepare(epochs.load_data(), InputContract()).data
+    )
+
+
 def test_epochs_errors(rng):
     with pytest.raises(ValueError, match="shorter than one 40-sample patch"):
         prepare(_epochs(rng, 0.1), InputContract())
@@ -389,3 +443,13 @@ def test_read_raw(data_path, tmp_path):
         fid.write(b"EDF+D".ljust(44))
     with pytest.raises(ValueError, match="discontinuous EDF\\+D"):
         read_raw(disc)
+
+
+@pytest.mark.parametrize("sfreq", [128.0, 160.0, 250.0, 500.0, 1000.0])
+def test_five_second_epochs_are_one_window(rng, sfreq):
+    epochs = _epochs(rng, 5.0, sfreq=sfreq, n_epochs=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Epochs are")
+        warnings.filterwarnings("ignore", message="The recording's sampling rate")
+        w = prepare(epochs, InputContract())
+    assert w.data.shape == (2, 3, 1280)

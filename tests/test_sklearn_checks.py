@@ -24,17 +24,17 @@ COMMON = dict(
 )
 
 # Deliberate exceptions, with the reason for each.
-_ONE_SAMPLE = (
-    "a single feature is a one-sample epoch, shorter than the model's 40-sample "
-    "patch once resampled: a ValueError that names the length, not the message "
-    "sklearn expects"
+_SUBSET = (
+    "the model runs in float32 and a batch's matrix products are blocked by "
+    "batch size, so a window's output alone and inside a batch differ by ~1e-6 "
+    "(test_estimators checks they agree to 1e-5), not within the 1e-7 asked here"
 )
 EXPECTED_FAILURES = {
     "EEGFMEmbedder": {
-        "check_fit2d_1feature": _ONE_SAMPLE,
+        "check_methods_subset_invariance": _SUBSET,
     },
     "EEGFMClassifier": {
-        "check_fit2d_1feature": _ONE_SAMPLE,
+        "check_methods_subset_invariance": _SUBSET,
     },
 }
 

@@ -1,5 +1,7 @@
 """State-space layers: scans against plain float64 recurrences, layouts, gradients."""
 
+from functools import cache
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -80,14 +82,19 @@ def test_selective_scan_matches_recurrence(batch, length, d_inner, d_state):
     assert rel_err(y.detach(), ref) < TOL
 
 
+@cache
+def segment_case(length):
+    gen = torch.Generator().manual_seed(length)
+    inputs = mamba_inputs(gen, 2, length, 8, 16)
+    return inputs, mamba_reference(**inputs)
+
+
 @pytest.mark.parametrize("n_segments", [2, 3, 7, 50])
 @pytest.mark.parametrize("length", [7, 32, 4000])
 def test_segmented_scan_matches_recurrence(length, n_segments):
     if n_segments > length:
         pytest.skip("more segments than steps")
-    gen = torch.Generator().manual_seed(n_segments)
-    inputs = mamba_inputs(gen, 2, length, 8, 16)
-    ref = mamba_reference(**inputs)
+    inputs, ref = segment_case(length)
     u, delta, z = inputs["u"], inputs["delta"], inputs["z"]
     with torch.no_grad():
         y = scan_segments(
@@ -119,6 +126,22 @@ def test_selective_scan_gradcheck():
     assert torch.autograd.gradcheck(_ScanFunction.apply, args)
 
 
+@cache
+def chunk_case(batch, length, heads, head_dim, groups, d_state):
+    gen = torch.Generator().manual_seed(length)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen)
+
+    x = randn(batch, length, heads, head_dim)
+    dt = randn(batch, length, heads) - 1
+    A = -torch.rand(heads, generator=gen) * 16
+    B, C = randn(batch, length, groups, d_state), randn(batch, length, groups, d_state)
+    D = randn(heads)
+    inputs = (x, dt, A, B, C, D)
+    return inputs, mamba2_reference(x, F.softplus(dt), A, B, C, D)
+
+
 MAMBA2_SHAPES = [
     (2, 1, 2, 4, 1, 8),
     (2, 7, 4, 3, 2, 5),
@@ -134,17 +157,9 @@ MAMBA2_SHAPES = [
 def test_chunk_scan_matches_recurrence(
     batch, length, heads, head_dim, groups, d_state, chunk_size
 ):
-    gen = torch.Generator().manual_seed(length)
-
-    def randn(*shape):
-        return torch.randn(*shape, generator=gen)
-
-    x = randn(batch, length, heads, head_dim)
-    dt = randn(batch, length, heads) - 1
-    A = -torch.rand(heads, generator=gen) * 16
-    B, C = randn(batch, length, groups, d_state), randn(batch, length, groups, d_state)
-    D = randn(heads)
-    ref = mamba2_reference(x, F.softplus(dt), A, B, C, D)
+    (x, dt, A, B, C, D), ref = chunk_case(
+        batch, length, heads, head_dim, groups, d_state
+    )
     y = chunk_scan(x, dt, A, B, C, chunk_size=chunk_size, D=D, dt_softplus=True)
     assert y.shape == x.shape
     assert rel_err(y, ref) < TOL
@@ -314,8 +329,6 @@ def test_parity_with_mamba_ssm():
     mamba_ssm = pytest.importorskip(
         "mamba_ssm", reason="mamba-ssm is not installed (pip install mne-eegfm[cuda])"
     )
-    from mne_eegfm.models import scan
-
     torch.manual_seed(0)
     for ours_cls, theirs_cls, kwargs in (
         (Mamba, mamba_ssm.Mamba, {}),
@@ -328,8 +341,6 @@ def test_parity_with_mamba_ssm():
         with torch.no_grad():
             ref = theirs(x)
             fast = ours(x)  # dispatches to the mamba-ssm kernels
-            scan._mamba_ssm_scan.cache_clear()
-            scan._mamba_ssm_chunk_scan.cache_clear()
-            pure = ours.cpu()(x.cpu())
+            pure = ours.cpu()(x.cpu())  # pure-PyTorch path on CPU
         assert rel_err(fast.cpu(), ref.cpu().double()) < 1e-4
         assert rel_err(pure, ref.cpu().double()) < 1e-4

@@ -151,8 +151,10 @@ for ax, title in zip(axes, list(embeddings)[1:]):
     sim = ref[:n] @ other[:n].T
     im = ax.imshow(sim, vmin=-1, vmax=1, cmap="RdBu_r")
     ax.set(title=f"14-ch vs {title}", xlabel="window", ylabel="window (14-ch)")
-    print(f"{title}: mean similarity same window {np.mean(np.diag(sim)):.2f}, "
-          f"other windows {np.mean(sim[~np.eye(n, dtype=bool)]):.2f}")
+    print(
+        f"{title}: mean similarity same window {np.mean(np.diag(sim)):.2f}, "
+        f"other windows {np.mean(sim[~np.eye(n, dtype=bool)]):.2f}"
+    )
 fig.colorbar(im, ax=axes, shrink=0.8, label="cosine similarity")
 
 # %%

@@ -43,6 +43,7 @@ from mne_eegfm.cli import main as mne_eegfm_cli
 
 mne.set_log_level("error")
 warnings.filterwarnings("ignore", message=".*too low for the contract's low-pass")
+warnings.filterwarnings("ignore", message="Unable to map the following column")
 workdir = Path(tempfile.mkdtemp(prefix="mne-eegfm-bids-"))
 
 data_root = os.environ.get("MNE_EEGFM_DATA")
@@ -68,9 +69,7 @@ else:
     for sub, (start, _) in segments.items():
         segment = raw.copy().crop(start, start + 50).load_data()
         path = BIDSPath(subject=sub, task="rest", datatype="eeg", root=bids_root)
-        write_raw_bids(
-            segment, path, allow_preload=True, format="EDF", overwrite=True
-        )
+        write_raw_bids(segment, path, allow_preload=True, format="EDF", overwrite=True)
     table = pd.read_csv(bids_root / "participants.tsv", sep="\t")
     table["eyes"] = [segments[s.removeprefix("sub-")][1] for s in table.participant_id]
     table.to_csv(bids_root / "participants.tsv", sep="\t", index=False)
@@ -121,7 +120,8 @@ def mne_eegfm(command):
     print(f"$ mne-eegfm {command}")
     result = CliRunner().invoke(mne_eegfm_cli, shlex.split(command))
     print(result.output)
-    return result.exit_code
+    if result.exit_code != 0:
+        raise RuntimeError(f"mne-eegfm {command} failed") from result.exception
 
 
 model = workdir / "eyes.eegfm"

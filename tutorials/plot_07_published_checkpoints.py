@@ -49,9 +49,9 @@ workdir = Path(tempfile.mkdtemp(prefix="mne-eegfm-published-"))
 # What the registry knows
 # -----------------------
 # Each entry records the architecture, the input contract the weights were
-# trained with (here: 256 Hz, 0.1-75 Hz, microvolts, 5-s windows, TUH's
-# bipolar montage), the labels of task heads, the licence and where the file
-# lives. ``available`` says whether the weights are on this machine.
+# trained with (for the published ones: 256 Hz, 0.1-75 Hz, microvolts, 5-s
+# windows), the labels of task heads, the licence and where the file lives.
+# ``available`` says whether the weights are on this machine.
 table = pd.DataFrame(list_models())
 columns = ["name", "arch", "params", "licence", "available"]
 print(table[columns].to_string(index=False))

@@ -3,11 +3,13 @@
 The benchmark scripts write their tables to ``benchmarks/README.md`` and their
 plots as PNG files beside it. At each build, :func:`write_benchmark_include`
 copies the tables into ``doc/generated/benchmarks.md.inc`` (image links
-rewritten relative to ``doc/``) and lists every plot the README does not show
-already in ``doc/generated/benchmark_plots.rst.inc``; ``performance.rst``
-includes both, so the page always shows the latest results without editing.
+rewritten relative to ``doc/``), lists every plot the README does not show
+already in ``doc/generated/benchmark_plots.rst.inc`` and every script with its
+summary line in ``doc/generated/benchmark_scripts.rst.inc``; ``performance.rst``
+includes them, so the page always shows the latest results without editing.
 """
 
+import ast
 import re
 from pathlib import Path
 
@@ -35,6 +37,20 @@ def _rewrite_markdown(text, bench_dir):
     return _HEADING.sub(lambda m: "#" * (len(m.group(1)) - shift) + " ", text)
 
 
+def _scripts_block(bench_dir):
+    """A console block listing each benchmark script with its one-line summary."""
+    lines = []
+    for script in sorted(bench_dir.glob("*.py")):
+        doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8")))
+        summary = doc.strip().splitlines()[0].replace("``", "") if doc else ""
+        lines.append(f"    $ python3 benchmarks/{script.name}")
+        if summary:
+            lines.append(f"      # {summary}")
+    if not lines:
+        return "No benchmark scripts found.\n"
+    return ".. code-block:: console\n\n" + "\n".join(lines) + "\n"
+
+
 def write_benchmark_include(bench_dir, out_dir):
     """Write the include files for the performance page.
 
@@ -57,6 +73,9 @@ def write_benchmark_include(bench_dir, out_dir):
             "(see below) and rebuild the documentation.*\n"
         )
     (out_dir / "benchmarks.md.inc").write_text(text, encoding="utf-8")
+    (out_dir / "benchmark_scripts.rst.inc").write_text(
+        _scripts_block(bench_dir), encoding="utf-8"
+    )
 
     shown = set(re.findall(r"([\w.-]+\.png)", text))
     plots = sorted(p for p in bench_dir.glob("*.png") if p.name not in shown)

@@ -17,7 +17,6 @@ the minimal lists render as plain text.
 
 import os
 import zlib
-from pathlib import Path
 
 # project -> (base URL, version, {name: (role, page relative to the base URL)})
 # Every "$" in a page is replaced by the object's name.
@@ -44,7 +43,10 @@ _PROJECTS = {
                 "library/exceptions.html#FileNotFoundError",
             ),
             "OSError": ("py:exception", "library/exceptions.html#OSError"),
-            "RuntimeWarning": ("py:exception", "library/exceptions.html#RuntimeWarning"),
+            "RuntimeWarning": (
+                "py:exception",
+                "library/exceptions.html#RuntimeWarning",
+            ),
             "os.PathLike": ("py:class", "library/os.html#os.PathLike"),
             "pathlib.Path": ("py:class", "library/pathlib.html#pathlib.Path"),
             "collections.abc.Iterator": (
@@ -57,6 +59,7 @@ _PROJECTS = {
             ),
             "path-like object": ("std:term", "glossary.html#term-path-like-object"),
             "iterator": ("std:term", "glossary.html#term-iterator"),
+            "iterable": ("std:term", "glossary.html#term-iterable"),
             # Labels used by MNE's shared docstring for ``verbose``.
             "bltin-boolean-values": (
                 "std:label",
@@ -76,13 +79,17 @@ _PROJECTS = {
                 "reference/random/generator.html#$",
             ),
             "numpy.memmap": ("py:class", "reference/generated/$.html#$"),
+            "array_like": ("std:term", "glossary.html#term-array_like"),
         },
     ),
     "scipy": (
         "https://docs.scipy.org/doc/scipy/",
         "stable",
         {
-            "scipy.signal.resample_poly": ("py:function", "reference/generated/$.html#$"),
+            "scipy.signal.resample_poly": (
+                "py:function",
+                "reference/generated/$.html#$",
+            ),
         },
     ),
     "pandas": (

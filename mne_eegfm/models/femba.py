@@ -76,7 +76,8 @@ class FEMBA(nn.Module):
             )
         if x.shape[2] == 0 or x.shape[2] % self.patch_size:
             raise ValueError(
-                f"T={x.shape[2]} samples is not a positive multiple of {self.patch_size}"
+                f"T={x.shape[2]} samples is not a positive multiple of "
+                f"{self.patch_size}"
             )
 
     def _pos_embed(self, n_tokens):

@@ -209,48 +209,123 @@ class PatchEmbedding(nn.Module):
         biases = [c.bias.repeat(n_pos) for c in convs]
         return mats, biases
 
-    def forward(self, tokens, token_weight=None):
-        """Embed tokens.
+    def forward(self, x, parts, channel_mask=None):
+        """Embed the patches of ``x``, chunk by chunk.
 
         Parameters
         ----------
-        tokens : torch.Tensor, shape (B, N, P)
-            Patches of one sample are the N tokens of its row.
-        token_weight : torch.Tensor | None, shape (B, N)
-            1 for real tokens and 0 for padding (excluded from the statistics).
+        x : torch.Tensor, shape (B, C, T)
+            Signals.
+        parts : list of slice
+            Consecutive ranges of patches covering the recording.
+        channel_mask : torch.Tensor | None, shape (B, C)
+            Real channels (padding is excluded from the statistics).
 
         Returns
         -------
-        out : torch.Tensor, shape (B, N, E)
+        out : list of torch.Tensor, shape (B, s, C, E)
+            One tensor per range of patches.
         """
         mats, biases = self.dense_weights()
         norms = [self.proj_in[i] for i in (1, 4, 7)]
-        h = tokens
+        outs = [patch_tokens(x, part, self.patch_size) for part in parts]
+        affine = None
+        # Each layer's GroupNorm needs statistics over the whole recording: one
+        # pass per layer over small chunks (no large temporaries).
         for mat, bias, norm in zip(mats, biases, norms):
-            h = F.gelu(
-                _group_norm_tokens(torch.matmul(h, mat) + bias, norm, token_weight)
-            )
-        return h
+            stats = GroupStats(norm, bias)
+            for i, h in enumerate(outs):
+                if affine is not None:
+                    h = _affine_gelu(h, *affine)
+                outs[i] = torch.matmul(h, mat)  # bias folded into the affine map
+                stats.add(outs[i], channel_mask)
+            affine = stats.affine()
+        n_batch, n_chan = x.shape[:2]
+        return [
+            _affine_gelu(h, *affine).view(n_batch, -1, n_chan, h.shape[-1])
+            for h in outs
+        ]
 
 
-def _group_norm_tokens(h, norm, token_weight):
-    """GroupNorm over (tokens, positions, channels of a group) per sample.
+def patch_tokens(x, part, patch_size):
+    """Patches ``part`` of x (B, C, T) as tokens (B, s, C, P), patch-major."""
+    n_batch, n_chan = x.shape[:2]
+    chunk = x[:, :, part.start * patch_size : part.stop * patch_size]
+    chunk = chunk.reshape(n_batch, n_chan, -1, patch_size).transpose(1, 2)
+    return chunk.contiguous()
 
-    ``h`` is (B, N, L*c) with columns ordered (position, channel).
+
+def _affine_gelu(h, scale, shift):
+    """``gelu(h * scale + shift)``, in place at inference."""
+    if torch.is_grad_enabled():
+        return F.gelu(torch.addcmul(shift, h, scale))
+    return torch.ops.aten.gelu_(h.mul_(scale).add_(shift))
+
+
+class GroupStats:
+    """Accumulate GroupNorm statistics of ``h + bias`` over chunks of tokens.
+
+    Statistics are per sample over (tokens, positions, channels of a group);
+    columns are ordered (position, channel). They come from column sums and
+    sums of squares, combined in float64, rather than from strided reductions.
+
+    Parameters
+    ----------
+    norm : torch.nn.GroupNorm
+        The GroupNorm (groups, affine parameters, eps).
+    bias : torch.Tensor, shape (L*c,)
+        Bias added to the chunks before normalisation.
     """
-    n_batch, n_tok, n_col = h.shape
-    groups, width = norm.num_groups, norm.num_channels
-    view = h.view(n_batch, n_tok, n_col // width, groups, width // groups)
-    if token_weight is None:
-        var, mean = torch.var_mean(view, dim=(1, 2, 4), correction=0, keepdim=True)
-    else:
-        w = token_weight.to(h.dtype)[:, :, None, None, None]
-        count = w.sum(dim=1, keepdim=True) * view.shape[2] * view.shape[4]
-        mean = (view * w).sum(dim=(1, 2, 4), keepdim=True) / count
-        var = ((view - mean).square() * w).sum(dim=(1, 2, 4), keepdim=True) / count
-    scale = torch.rsqrt(var + norm.eps) * norm.weight.view(groups, -1)
-    shift = norm.bias.view(groups, -1) - mean * scale
-    return (view * scale + shift).view(n_batch, n_tok, n_col)
+
+    def __init__(self, norm, bias):
+        self.norm, self.bias = norm, bias.double()
+        self.n_tok = self.col_sum = self.col_sq = None
+
+    def add(self, h, channel_mask=None):
+        """Add a chunk (B, s, C, L*c); padded channels are left out."""
+        flat = h.flatten(1, 2)
+        if channel_mask is None:
+            n_tok = torch.full((h.shape[0], 1), h.shape[1] * h.shape[2])
+            col_sum = flat.sum(dim=1)
+            col_sq = torch.linalg.vecdot(flat, flat, dim=1)
+        else:
+            w = channel_mask.to(h.dtype)[:, None, :].expand(-1, h.shape[1], -1)
+            w = w.reshape(h.shape[0], 1, -1)
+            n_tok = w.sum(dim=2)
+            col_sum = torch.bmm(w, flat)[:, 0]
+            col_sq = torch.bmm(w, flat * flat)[:, 0]
+        n_tok, col_sum, col_sq = (
+            t.double().to(h.device) for t in (n_tok, col_sum, col_sq)
+        )
+        if self.n_tok is None:
+            self.n_tok, self.col_sum, self.col_sq = n_tok, col_sum, col_sq
+        else:
+            self.n_tok = self.n_tok + n_tok
+            self.col_sum = self.col_sum + col_sum
+            self.col_sq = self.col_sq + col_sq
+
+    def affine(self):
+        """``(scale, shift)`` of shape (B, 1, 1, L*c) for the whole recording."""
+        norm, bias, n_tok = self.norm, self.bias, self.n_tok
+        col_sq = self.col_sq + 2 * bias * self.col_sum + n_tok * bias.square()
+        col_sum = self.col_sum + n_tok * bias
+        groups, width = norm.num_groups, norm.num_channels
+        n_batch, n_col = col_sum.shape
+        per_group = n_tok * (n_col // groups)
+        shape = (n_batch, -1, groups, width // groups)
+        mean = col_sum.view(shape).sum(dim=(1, 3)) / per_group
+        var = (
+            col_sq.view(shape).sum(dim=(1, 3)) / per_group - mean.square()
+        ).clamp_min(0)
+        rstd = torch.rsqrt(var + norm.eps)  # (B, G)
+        scale = rstd[:, None, :, None] * norm.weight.double().view(groups, -1)
+        shift = norm.bias.double().view(groups, -1) - mean[:, None, :, None] * scale
+        n_pos = n_col // width
+        scale = scale.expand(-1, n_pos, -1, -1).reshape(n_batch, 1, 1, n_col)
+        shift = shift.expand(-1, n_pos, -1, -1).reshape(n_batch, 1, 1, n_col)
+        shift = shift + bias * scale
+        dtype = norm.weight.dtype
+        return scale.to(dtype), shift.to(dtype)
 
 
 class MultiBranchEmbedding(nn.Module):
@@ -280,18 +355,24 @@ class MultiBranchEmbedding(nn.Module):
         self.fuse = nn.Conv1d(len(self.kernels) * width, width, 1)
         self.norm = nn.GroupNorm(4, width)
 
-    def forward(self, tokens, token_weight=None):
-        """Embed tokens (B, N, P) -> (B, N, E); tokens are independent."""
-        n_batch, n_tok, n_times = tokens.shape
+    def forward(self, x, parts, channel_mask=None):
+        """Embed the patches of ``x`` by ranges ``parts``: list of (B, s, C, E)."""
+        return [
+            self.embed_tokens(patch_tokens(x, part, self.patch_size)) for part in parts
+        ]
+
+    def embed_tokens(self, tokens):
+        """Embed independent tokens (..., P) -> (..., E)."""
+        shape, n_times = tokens.shape[:-1], tokens.shape[-1]
         flat = tokens.reshape(-1, 1, n_times)
         h = torch.cat([branch(flat) for branch in self.branches], dim=1)
         h = F.gelu(self.norm(self.fuse(h)))
         h = F.avg_pool1d(h, n_times // 4)  # (n, width, 4)
-        return h.transpose(1, 2).reshape(n_batch, n_tok, -1)
+        return h.transpose(1, 2).reshape(*shape, -1)
 
 
 def _dft_matrix(patch_size, dtype, device):
-    """Real and imaginary rfft rows as one (P, 2 * (P // 2 + 1)) matrix."""
+    """Real and imaginary rfft matrices, each (P, P // 2 + 1)."""
     n_freq = patch_size // 2 + 1
     t = torch.arange(patch_size, dtype=torch.float64)
     k = torch.arange(n_freq, dtype=torch.float64)
@@ -300,7 +381,7 @@ def _dft_matrix(patch_size, dtype, device):
     imag[:, 0] = 0.0
     if patch_size % 2 == 0:
         imag[:, -1] = 0.0
-    return torch.cat([real, imag], dim=1).to(dtype=dtype, device=device)
+    return tuple(m.to(dtype=dtype, device=device).contiguous() for m in (real, imag))
 
 
 class FrequencyEmbedding(nn.Module):
@@ -322,22 +403,24 @@ class FrequencyEmbedding(nn.Module):
         self._dft = None
 
     def dft(self, tokens):
-        """The cached DFT matrix for the dtype/device of ``tokens``."""
+        """The cached real and imaginary DFT matrices for ``tokens``' dtype/device."""
         dft = self._dft
-        if dft is None or dft.dtype != tokens.dtype or dft.device != tokens.device:
+        if (
+            dft is None
+            or dft[0].dtype != tokens.dtype
+            or dft[0].device != tokens.device
+        ):
             dft = self._dft = _dft_matrix(self.patch_size, tokens.dtype, tokens.device)
         return dft
 
     def forward(self, tokens):
         """Embed tokens (..., P) -> (..., E)."""
-        spec = torch.matmul(tokens, self.dft(tokens))
-        real, imag = spec.chunk(2, dim=-1)
-        inner = slice(1, -1) if self.patch_size % 2 == 0 else slice(1, None)
-        phase = torch.empty_like(real)
-        phase[..., inner] = torch.atan2(imag[..., inner], real[..., inner])
-        edge = [0, -1] if self.patch_size % 2 == 0 else [0]
-        phase[..., edge] = torch.where(real[..., edge] < 0, math.pi, 0.0)
-        feats = torch.cat([torch.hypot(real, imag), phase], dim=-1)
+        real_mat, imag_mat = self.dft(tokens)
+        real = torch.matmul(tokens, real_mat)
+        # The DC (and Nyquist) columns of imag_mat are exact zeros; adding +0.0
+        # turns any -0.0 into +0.0 so that their phase is 0 or pi as with rfft.
+        imag = torch.matmul(tokens, imag_mat) + 0.0
+        feats = torch.cat([torch.hypot(real, imag), torch.atan2(imag, real)], dim=-1)
         return self.frequency_to_embed(feats)
 
 
@@ -479,8 +562,9 @@ class ChannelUnifiedModel(nn.Module):
         Dropout of the channel unification (training only).
     """
 
-    #: rows of (sample, patch) handled per chunk in the front end (bounds memory).
-    chunk_tokens = 65536
+    #: electrode tokens (sample x patch x channel) per front-end chunk: small
+    #: chunks bound memory and avoid large temporaries.
+    chunk_tokens = 8192
 
     def __init__(
         self,
@@ -560,16 +644,6 @@ class ChannelUnifiedModel(nn.Module):
         n_patch = n_times // self.patch_size
         loc_emb = self.location_embedding(positions, channel_mask, jitter)
         # Tokens ordered (sample, patch, channel) so rows of a patch are contiguous.
-        tokens = x.view(n_batch, n_chan, n_patch, self.patch_size).transpose(1, 2)
-        tokens = tokens.reshape(n_batch, n_patch * n_chan, self.patch_size)
-        weight = None
-        if channel_mask is not None:
-            weight = (
-                channel_mask[:, None, :].expand(-1, n_patch, -1).reshape(n_batch, -1)
-            )
-        temporal = self.patch_embed(tokens, weight)
-        temporal = temporal.view(n_batch, n_patch, n_chan, -1)
-        tokens = tokens.view(n_batch, n_patch, n_chan, self.patch_size)
         if patch_mask is not None:
             patch_mask = torch.as_tensor(patch_mask, device=x.device).bool()
             if patch_mask.shape != (n_batch, n_chan, n_patch):
@@ -578,11 +652,14 @@ class ChannelUnifiedModel(nn.Module):
                     f"got {tuple(patch_mask.shape)}"
                 )
             patch_mask = patch_mask.transpose(1, 2)
-        step = max(1, self.chunk_tokens // max(1, n_batch * n_chan))
+        step = max(1, self.chunk_tokens // (n_batch * n_chan))
+        parts = [slice(s, min(s + step, n_patch)) for s in range(0, n_patch, step)]
+        temporal = self.patch_embed(x, parts, channel_mask)
         outs, maps = [], []
-        for start in range(0, n_patch, step):
-            part = slice(start, start + step)
-            emb = temporal[:, part] + self.freq_embed(tokens[:, part])
+        for i, part in enumerate(parts):
+            emb = self.freq_embed(patch_tokens(x, part, self.patch_size))
+            emb = emb + temporal[i]
+            temporal[i] = None  # free as we go
             if patch_mask is not None:
                 emb = torch.where(patch_mask[:, part, :, None], self.mask_token, emb)
             emb = emb + loc_emb[:, None]

@@ -26,11 +26,18 @@ def causal_depthwise_conv(x, weight, bias):
     y : torch.Tensor, shape (batch, length, channels)
         ``y[t] = bias + sum_k weight[k] * x[t - kernel + 1 + k]``.
     """
-    kernel = weight.shape[-1]
-    y = F.conv1d(
-        x.transpose(1, 2), weight, bias, padding=kernel - 1, groups=x.shape[-1]
+    kernel, length = weight.shape[-1], x.shape[1]
+    taps = weight[:, 0].t().contiguous()  # (kernel, channels)
+    padded = F.pad(x, (0, 0, kernel - 1, 0))
+    last = padded[:, kernel - 1 :]
+    y = (
+        torch.mul(last, taps[-1])
+        if bias is None
+        else torch.addcmul(bias, last, taps[-1])
     )
-    return y[..., : x.shape[1]].transpose(1, 2)
+    for k in range(kernel - 1):
+        y.addcmul_(padded[:, k : k + length], taps[k])
+    return y
 
 
 def init_dt_bias(n, dt_min, dt_max, dt_init_floor, device=None):
@@ -162,7 +169,8 @@ class Mamba(nn.Module):
         if inference_params is not None:
             raise NotImplementedError("step-by-step decoding is not supported")
         x, z = self.in_proj(hidden_states).chunk(2, dim=-1)
-        x = F.silu(causal_depthwise_conv(x, self.conv1d.weight, self.conv1d.bias))
+        x = causal_depthwise_conv(x, self.conv1d.weight, self.conv1d.bias)
+        x = F.silu(x, inplace=True)
         dt, B, C = self.x_proj(x).split(
             [self.dt_rank, self.d_state, self.d_state], dim=-1
         )

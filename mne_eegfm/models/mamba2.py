@@ -235,7 +235,8 @@ class Mamba2(nn.Module):
         z0, x0, z, xbc, dt = zxbcdt.split(
             [d_mlp, d_mlp, self.d_ssm, self.d_ssm + 2 * gn, self.nheads], dim=-1
         )
-        xbc = F.silu(causal_depthwise_conv(xbc, self.conv1d.weight, self.conv1d.bias))
+        xbc = causal_depthwise_conv(xbc, self.conv1d.weight, self.conv1d.bias)
+        xbc = F.silu(xbc, inplace=True)
         x, B, C = xbc.split([self.d_ssm, gn, gn], dim=-1)
         dt = F.softplus(dt.float() + self.dt_bias.float())
         if self.dt_limit != (0.0, math.inf):

@@ -1,4 +1,4 @@
-"""Selective scan of Mamba (v1) in pure PyTorch, with an optional CUDA fast path.
+"""Selective scans of Mamba (v1) and Mamba-2 in pure PyTorch, with CUDA fast paths.
 
 Sequences are ``(batch, length, channels)``. The recurrence, per channel ``d`` and
 state ``n``::
@@ -15,6 +15,16 @@ recurrence over the segment ends then gives each segment its true initial
 state, whose (decaying) contribution is added in a second sweep. Every decay
 factor is a product of ``exp(delta * A) <= 1``, so nothing can overflow and the
 result equals the sequential recurrence up to float32 rounding.
+
+With autograd, the v1 scan keeps the state of every step (``length * batch *
+d_state * d_inner`` values) and a reverse sweep computes the gradients
+(:class:`_ScanFunction`); inference under ``torch.no_grad()`` keeps none.
+
+Mamba-2 has one decay per head, so its scan is written in the chunked "SSD"
+form: masked matmuls inside chunks, chunk-end states, and a short recurrence
+across chunks (:func:`chunk_scan`), differentiable by plain autograd.
+
+On CUDA tensors with mamba-ssm installed, both dispatch to its kernels.
 """
 
 from functools import cache
@@ -89,20 +99,21 @@ def selective_scan(
     if delta_softplus:
         delta = F.softplus(delta)
     du = delta * u
-    At = A.t()
+    At = A.t().contiguous()
     if torch.is_grad_enabled() and any(t.requires_grad for t in (delta, At, B, C, du)):
         y = _ScanFunction.apply(delta, At, B, C, du)
-    else:
-        y = scan_segments(delta, At, B, C, du)
+        if D is not None:
+            y = torch.addcmul(y, u, D.to(dtype))
+        if z is not None:
+            y = y * F.silu(z.to(dtype))
+        return y
+    # No autograd: finish in place on the scan's own output buffer.
+    y = scan_segments(delta, At, B, C, du)
     if D is not None:
-        y = torch.addcmul(y, u, D.to(dtype))
+        y.addcmul_(u, D.to(dtype))
     if z is not None:
-        y = y * F.silu(z.to(dtype))
+        y.mul_(F.silu(z.to(dtype)))
     return y
-
-
-def _time_major(x):
-    return x.transpose(0, 1).contiguous()
 
 
 def scan_loop(delta, At, B, C, du, states=None):
@@ -110,47 +121,57 @@ def scan_loop(delta, At, B, C, du, states=None):
 
     Parameters
     ----------
-    delta, du : torch.Tensor, shape (length, batch, d_inner)
-        Step sizes and ``delta * u``, time-major.
+    delta, du : torch.Tensor, shape (batch, length, d_inner)
+        Step sizes and ``delta * u``.
     At : torch.Tensor, shape (d_state, d_inner)
         Transposed state matrix diagonal.
-    B, C : torch.Tensor, shape (length, batch, d_state)
-        Time-major input and output projections.
+    B, C : torch.Tensor, shape (batch, length, d_state)
+        Input and output projections.
     states : torch.Tensor, shape (length, batch, d_state, d_inner) | None
         If given, filled with the state after every step (for the backward).
 
     Returns
     -------
     y : torch.Tensor, shape (length, batch, d_inner)
-        ``C . h`` at every step.
+        ``C . h`` at every step, time-major.
     h : torch.Tensor, shape (batch, d_state, d_inner)
         Final state.
     """
-    length, batch, d_inner = delta.shape
+    batch, length, d_inner = delta.shape
     h = delta.new_zeros(batch, At.shape[0], d_inner)
     decay = torch.empty_like(h)
     y = delta.new_empty(length, batch, 1, d_inner)
     for t in range(length):
-        torch.mul(delta[t, :, None], At, out=decay)
+        torch.mul(delta[:, t, None], At, out=decay)
         decay.exp_()
         if states is None:
             h.mul_(decay)
         else:
             h = torch.mul(h, decay, out=states[t])
-        h.addcmul_(B[t, :, :, None], du[t, :, None])
-        torch.bmm(C[t, :, None], h, out=y[t])
+        h.addcmul_(B[:, t, :, None], du[:, t, None])
+        torch.bmm(C[:, t, None], h, out=y[t])
     return y.squeeze(2), h
 
 
 def _add_initial_state(y, delta, At, C, h0):
-    """Add the contribution of initial states ``h0`` (batch, N, d) to ``y``."""
+    """Add to ``y`` (time-major) the contribution of the initial states ``h0``."""
     decay = torch.empty_like(h0)
     y = y.unsqueeze(2)
     for t in range(y.shape[0]):
-        torch.mul(delta[t, :, None], At, out=decay)
+        torch.mul(delta[:, t, None], At, out=decay)
         decay.exp_()
         h0.mul_(decay)
-        y[t].baddbmm_(C[t, :, None], h0)
+        y[t].baddbmm_(C[:, t, None], h0)
+
+
+def _n_segments(batch, length, state_size):
+    """Segments per sequence: enough state values per step, divisors preferred."""
+    wanted = TARGET_STATE_SIZE // (batch * state_size)
+    wanted = max(1, min(wanted, length // MIN_SEGMENT_LENGTH))
+    for n_segments in range(wanted, (wanted - 1) // 2, -1):
+        if length % n_segments == 0:
+            return n_segments
+    return wanted
 
 
 def scan_segments(delta, At, B, C, du, n_segments=None):
@@ -173,31 +194,30 @@ def scan_segments(delta, At, B, C, du, n_segments=None):
         ``C . h`` at every step.
     """
     batch, length, d_inner = delta.shape
+    At = At.contiguous()
     if n_segments is None:
-        wanted = TARGET_STATE_SIZE // (batch * At.numel())
-        n_segments = max(1, min(wanted, length // MIN_SEGMENT_LENGTH))
+        n_segments = _n_segments(batch, length, At.numel())
     if n_segments == 1:
-        y, _ = scan_loop(
-            *(_time_major(t) if t is not At else t for t in (delta, At, B, C, du))
-        )
-        return y.transpose(0, 1)
+        return scan_loop(delta, At, B, C, du)[0].transpose(0, 1)
     seg_len = -(-length // n_segments)
     pad = n_segments * seg_len - length
 
     def split(x):
-        # (batch, length, c) -> (seg_len, batch * n_segments, c), zero-padded.
-        x = F.pad(x, (0, 0, 0, pad)).view(batch * n_segments, seg_len, -1)
-        return _time_major(x)
+        # (batch, length, c) -> (batch * n_segments, seg_len, c), zero-padded.
+        if pad:
+            x = F.pad(x, (0, 0, 0, pad))
+        return x.reshape(batch * n_segments, seg_len, -1)
 
     delta_s, B_s, C_s, du_s = (split(t) for t in (delta, B, C, du))
     y, h_end = scan_loop(delta_s, At, B_s, C_s, du_s)
-    total = torch.exp(delta_s.sum(0)[:, None] * At)
+    # Short recurrence over segments: state entering each segment.
+    total = torch.exp(delta_s.sum(1)[:, None] * At)
     h_end = h_end.view(batch, n_segments, *h_end.shape[1:])
     total = total.view_as(h_end)
     h0 = torch.zeros_like(h_end)
     for k in range(1, n_segments):
         torch.addcmul(h_end[:, k - 1], total[:, k - 1], h0[:, k - 1], out=h0[:, k])
-    _add_initial_state(y, delta_s, At, C_s, h0.view_as(total.flatten(0, 1)))
+    _add_initial_state(y, delta_s, At, C_s, h0.flatten(0, 1))
     y = y.transpose(0, 1).reshape(batch, n_segments * seg_len, d_inner)
     return y[:, :length]
 
@@ -207,8 +227,8 @@ class _ScanFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, delta, At, B, C, du):
-        delta, B, C, du = (_time_major(t) for t in (delta, B, C, du))
-        length, batch, d_inner = delta.shape
+        At = At.contiguous()
+        batch, length, d_inner = delta.shape
         states = delta.new_empty(length, batch, At.shape[0], d_inner)
         y, _ = scan_loop(delta, At, B, C, du, states=states)
         ctx.save_for_backward(delta, At, B, C, du, states)
@@ -217,11 +237,12 @@ class _ScanFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         delta, At, B, C, du, states = ctx.saved_tensors
-        dy = _time_major(dy)
+        delta, B, C, du, dy = (t.transpose(0, 1) for t in (delta, B, C, du, dy))
         g = torch.zeros_like(states[0])  # gradient with respect to the state
         decay, q = torch.empty_like(g), torch.empty_like(g)
-        d_delta, d_du = torch.zeros_like(delta), torch.empty_like(du)
-        d_B, d_C = torch.empty_like(B), torch.empty_like(C)
+        # Time-major contiguous gradients, filled one step at a time.
+        d_delta, d_du = delta.new_zeros(delta.shape), du.new_empty(du.shape)
+        d_B, d_C = B.new_empty(B.shape), C.new_empty(C.shape)
         d_At = torch.zeros_like(g)
         for t in range(delta.shape[0] - 1, -1, -1):
             g.addcmul_(C[t, :, :, None], dy[t, :, None])

@@ -12,6 +12,7 @@ each rank reads its own shard of the batches.
 
 import contextlib
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -86,7 +87,7 @@ def warmup_cosine(step, warmup_steps, total_steps, min_ratio=0.01):
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + np.cos(np.pi * progress))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def step_seed(seed, rank, step):

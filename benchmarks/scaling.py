@@ -1,0 +1,174 @@
+"""Time and peak memory of one 22-channel recording encoded in a single pass.
+
+LuMamba-tiny vs LUNA-base on 5 s ... 60 min at 256 Hz, float32, 2 threads. Each
+(model, length) runs in a fresh subprocess so that its peak RSS (``ru_maxrss``)
+is its own; LUNA stops once it would pass ``--max-gib`` (16 GiB) or
+``--max-seconds``. Prints a table and saves ``benchmarks/scaling.png``.
+
+Run: ``python benchmarks/scaling.py [--repeats 2] [--threads 2]``
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+SFREQ = 256
+N_CHANNELS = 22
+LENGTHS_S = [5, 30, 60, 300, 600, 1200, 1800, 3600]
+HERE = Path(__file__).resolve().parent
+
+
+def worker(name, seconds, repeats, threads):
+    """Encode one recording; print time, peak RSS and baseline RSS as JSON."""
+    import torch
+
+    from mne_eegfm.models import create_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    positions = torch.randn(N_CHANNELS, 3) * 0.05
+    with torch.inference_mode():
+        model.encode(torch.randn(1, N_CHANNELS, 5 * SFREQ), positions)  # warm-up
+        x = torch.randn(1, N_CHANNELS, int(seconds * SFREQ))
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model.encode(x, positions)
+            times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps({"time_s": min(times), "peak_gib": peak, "base_gib": base}))
+
+
+def _rss_gib(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_one(name, seconds, args):
+    """Run the worker in a fresh interpreter, killing it past ``max_gib``."""
+    cmd = [sys.executable, __file__, "--worker", name, str(seconds)]
+    cmd += ["--repeats", str(args.repeats), "--threads", str(args.threads)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    killed = []
+
+    def watch():
+        while proc.poll() is None:
+            if _rss_gib(proc.pid) > args.max_gib:
+                killed.append(True)
+                proc.kill()
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        out, _ = proc.communicate(timeout=args.max_seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {"stopped": f"over {args.max_seconds:g} s"}
+    if killed:
+        return {"stopped": f"over {args.max_gib:g} GiB"}
+    if proc.returncode:
+        return {"stopped": f"exit code {proc.returncode}"}
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _predicted_stop(previous, seconds, args):
+    """Why the next run would pass the limits (quadratic extrapolation), or None."""
+    if previous is None:
+        return None
+    prev_seconds, prev = previous
+    growth = (seconds / prev_seconds) ** 2
+    if prev["time_s"] * args.repeats * growth > args.max_seconds:
+        return f"predicted over {args.max_seconds:g} s"
+    if prev["base_gib"] + (prev["peak_gib"] - prev["base_gib"]) * growth > args.max_gib:
+        return f"predicted over {args.max_gib:g} GiB"
+    return None
+
+
+def plot(results, path):
+    """Save time and peak-RSS curves of both models."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, rows in results.items():
+        done = [(s / 60, r) for s, r in rows if "time_s" in r]
+        minutes = [m for m, _ in done]
+        axes[0].plot(minutes, [r["time_s"] for _, r in done], "o-", label=name)
+        axes[1].plot(minutes, [r["peak_gib"] for _, r in done], "o-", label=name)
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        xlabel="recording length (min)",
+        ylabel="forward time (s)",
+        title="time, 22 ch, 2 threads",
+    )
+    axes[1].set(
+        xscale="log",
+        yscale="log",
+        xlabel="recording length (min)",
+        ylabel="peak RSS (GiB)",
+        title="peak memory (process)",
+    )
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "SECONDS"))
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-gib", type=float, default=16.0)
+    parser.add_argument("--max-seconds", type=float, default=600.0)
+    parser.add_argument("--models", nargs="+", default=["lumamba-tiny", "luna-base"])
+    parser.add_argument("--lengths", nargs="+", type=float, default=LENGTHS_S)
+    parser.add_argument("--plot", default=str(HERE / "scaling.png"))
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker[0], float(args.worker[1]), args.repeats, args.threads)
+        return
+    results = {}
+    print(f"{'model':<14}{'length':>9}{'time s':>9}{'peak GiB':>10}{'base GiB':>10}")
+    print("(peak GiB: process peak RSS; base GiB: RSS before the forward pass)")
+    for name in args.models:
+        results[name] = []
+        previous = None
+        for seconds in args.lengths:
+            reason = _predicted_stop(previous, seconds, args)
+            res = {"stopped": reason} if reason else run_one(name, seconds, args)
+            previous = (seconds, res)
+            results[name].append((seconds, res))
+            length = f"{seconds:g} s"
+            if "stopped" in res:
+                print(f"{name:<14}{length:>9}  stopped: {res['stopped']}", flush=True)
+                break
+            print(
+                f"{name:<14}{length:>9}{res['time_s']:>9.2f}{res['peak_gib']:>10.2f}"
+                f"{res['base_gib']:>10.2f}",
+                flush=True,
+            )
+    plot(results, args.plot)
+    print(f"plot saved to {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
