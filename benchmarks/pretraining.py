@@ -60,13 +60,14 @@ def embed_windows(model, windows, batch_size):
 
 def load_subjects(root, subjects, contract):
     """Windows of each held-out subject's recording, and its group."""
-    groups = read_participants(root).set_index("participant_id")["group"]
+    groups = read_participants(root)["group"]  # indexed by label, no "sub-"
     data = []
     for subject in subjects:
         (bids_path,) = find_recordings(root, subjects=subject, verbose=False)
         raw = read_recording(bids_path, verbose=False)
         windows = prepare(raw, contract, on_missing="drop", verbose=False)
-        data.append((subject, groups[subject] == "Epilepsy", windows))
+        label = groups[subject.removeprefix("sub-")] == "Epilepsy"
+        data.append((subject, label, windows))
     return data
 
 

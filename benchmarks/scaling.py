@@ -85,12 +85,15 @@ def run_one(name, seconds, args):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _predicted_stop(previous, seconds, args):
-    """Why the next run would pass the limits (quadratic extrapolation), or None."""
+def _predicted_stop(name, previous, seconds, args):
+    """Why the next run would pass the limits, or None.
+
+    Extrapolates quadratically for LUNA (attention) and linearly otherwise.
+    """
     if previous is None:
         return None
     prev_seconds, prev = previous
-    growth = (seconds / prev_seconds) ** 2
+    growth = (seconds / prev_seconds) ** (2 if name.startswith("luna") else 1)
     if prev["time_s"] * args.repeats * growth > args.max_seconds:
         return f"predicted over {args.max_seconds:g} s"
     if prev["base_gib"] + (prev["peak_gib"] - prev["base_gib"]) * growth > args.max_gib:
@@ -98,7 +101,7 @@ def _predicted_stop(previous, seconds, args):
     return None
 
 
-def plot(results, path):
+def plot(results, path, threads=2):
     """Save time and peak-RSS curves of both models."""
     import matplotlib
 
@@ -116,7 +119,7 @@ def plot(results, path):
         yscale="log",
         xlabel="recording length (min)",
         ylabel="forward time (s)",
-        title="time, 22 ch, 2 threads",
+        title=f"time, 22 ch, {threads} thread(s)",
     )
     axes[1].set(
         xscale="log",
@@ -153,7 +156,7 @@ def main():
         results[name] = []
         previous = None
         for seconds in args.lengths:
-            reason = _predicted_stop(previous, seconds, args)
+            reason = _predicted_stop(name, previous, seconds, args)
             res = {"stopped": reason} if reason else run_one(name, seconds, args)
             previous = (seconds, res)
             results[name].append((seconds, res))
@@ -166,7 +169,7 @@ def main():
                 f"{res['base_gib']:>10.2f}",
                 flush=True,
             )
-    plot(results, args.plot)
+    plot(results, args.plot, args.threads)
     print(f"plot saved to {args.plot}")
 
 

@@ -7,7 +7,7 @@ CC BY 4.0; all 97 subjects), after a subject-wise cross-validation, with the
 command line:
 
     mne-eegfm fit ../shared/data/guinea-bissau-bids --target participants:group \\
-        --model lumamba-tiny-gb --cv 5 --max-windows 12 --random-state 0 \\
+        --model lumamba-tiny-gb --cv 5 --max-windows 3 --random-state 0 \\
         --name lumamba-tiny-gb-epilepsy \\
         --out mne_eegfm/data/lumamba-tiny-gb-epilepsy --overwrite
 
@@ -35,7 +35,7 @@ def main():
     default_data = os.environ.get("MNE_EEGFM_DATA", "../shared/data")
     parser.add_argument("--data", default=f"{default_data}/guinea-bissau-bids")
     parser.add_argument("--cv", type=int, default=5)
-    parser.add_argument("--max-windows", type=int, default=12)
+    parser.add_argument("--max-windows", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     script = shutil.which("mne-eegfm")

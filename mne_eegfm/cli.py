@@ -1061,8 +1061,7 @@ def _epochs_at(raw, starts, n):
 
 
 def _window_samples(raw, window):
-    # One sample more than the window: resampled, it gives a full window.
-    return int(round(window * raw.info["sfreq"])) + 1
+    return int(round(window * raw.info["sfreq"]))
 
 
 def _annotation_epochs(raw, window):
@@ -1092,7 +1091,7 @@ def _spread_epochs(raw, window, max_windows, label):
     n = _window_samples(raw, window)
     if raw.n_times < n:
         return None, []
-    count = min(max_windows, (raw.n_times - n) // (n - 1) + 1)
+    count = min(max_windows, (raw.n_times - n) // n + 1)
     starts = np.linspace(0, raw.n_times - n, count).round().astype(int)
     epochs = _epochs_at(raw, starts, n)
     return epochs, [label] * len(epochs)
@@ -1137,12 +1136,15 @@ def _window_truth(table, items):
     import numpy as np
     from mne import BaseEpochs
 
-    index = table["recording"].to_numpy()
-    if isinstance(items[0][1], BaseEpochs):  # "recording" is the epoch index
-        owner = np.repeat(np.arange(len(items)), [len(y) for _, _, y in items])
+    owner = table["recording"].to_numpy()
+    if isinstance(items[0][1], BaseEpochs):  # one label per epoch, in order
         labels = np.concatenate([y for _, _, y in items])
-        return owner[index], labels[index]
-    return index, np.array([items[i][2][0] for i in index])
+        if len(labels) != len(table):
+            raise RuntimeError(
+                f"{len(table)} predictions for {len(labels)} labelled epochs"
+            )
+        return owner, labels
+    return owner, np.array([items[i][2][0] for i in owner])
 
 
 def _cv_metrics(y_true, proba, classes):
@@ -1404,6 +1406,8 @@ def _fit(
     filters = {"subjects": subject, "sessions": session, "tasks": task}
     try:
         recordings = bids.find_recordings(data, **filters, verbose=False)
+        if kind == "participants":
+            bids.subject_labels(data, column)  # fail early on a wrong column
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     encoder = _model_spec(model, "lumamba-tiny-gb")
@@ -1417,7 +1421,12 @@ def _fit(
         random_state=random_state,
         verbose=False,
     )
-    win = window or 5.0
+    try:
+        win = window or _encoder(encoder).contract.window_s
+    except (OSError, ValueError) as err:
+        raise click.ClickException(
+            f"Could not load the encoder {encoder!r}: {err}"
+        ) from None
     click.echo(f"Reading {len(recordings)} recording(s) from {data} ...", err=True)
     try:
         loaded, skipped = _load_training_data(

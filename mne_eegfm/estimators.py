@@ -204,20 +204,24 @@ class _Inputs:
     ----------
     windows : list of Windows
         Output of :func:`mne_eegfm.preprocessing.prepare` for each part.
+    source : ndarray of int, shape (n_windows,)
+        Index of the source object of each window (its position in a list of
+        Raw / Epochs; 0 for a single object or an array).
     item : ndarray of int, shape (n_windows,)
-        Index of the source object (Raw or Epochs in a list, else 0) of each
-        window, in the order the windows are returned.
+        Labelled unit of each window: the Raw it comes from for continuous
+        data, else the epoch (array row) itself.
     n_items : int
-        Number of source objects (Raws / Epochs) or array rows.
+        Number of labelled units (Raws, or epochs / array rows).
     is_raw : bool
-        Whether the input is continuous data (Raw or a list of Raws).
+        Whether the input is continuous data (Raw or a list with Raws).
     """
 
-    def __init__(self, windows, item, n_items, is_raw):
+    def __init__(self, windows, source, is_raw):
         self.windows = windows
-        self.item = item
-        self.n_items = n_items
+        self.source = source
         self.is_raw = is_raw
+        self.item = source if is_raw else np.arange(len(source))
+        self.n_items = int(source.max()) + 1 if is_raw else len(source)
 
     @property
     def n_windows(self):
@@ -231,13 +235,15 @@ def _is_mne_input(X):
 
 
 def _validate_X(est, X, *, reset):
-    """Return MNE input unchanged, or array input checked as (n, C, T).
+    """Return MNE input as is (lazy Epochs: a loaded copy), arrays as (n, C, T).
 
     For arrays, ``n_features_in_`` (n_channels * n_times) is recorded when
     ``reset`` and checked otherwise, as scikit-learn estimators do.
     """
     if _is_mne_input(X):
-        return X
+        if isinstance(X, list | tuple):
+            return [_loaded(x) for x in X]
+        return _loaded(X)
     info = _array_info(est.info, est.ch_names, est.sfreq)
     X = _check_array_input(X, info["nchan"], type(est).__name__)
     n_features = X.shape[1] * X.shape[2]
@@ -249,6 +255,13 @@ def _validate_X(est, X, *, reset):
             f"{est.n_features_in_} features as input."
         )
     return X
+
+
+def _loaded(inst):
+    """Lazy Epochs as a loaded copy (their length is unknown until read)."""
+    if isinstance(inst, BaseEpochs) and not inst.preload:
+        return inst.copy().load_data()
+    return inst
 
 
 def _n_units(X):
@@ -272,11 +285,11 @@ def _collect_inputs(est, X, contract):
             epochs, contract, window_s=est.window_s, on_missing=est.on_missing
         )
         _check_epoch_count(windows, len(X), "the array")
-        return _Inputs([windows], np.arange(len(X)), len(X), is_raw=False)
+        return _Inputs([windows], np.zeros(len(X), int), is_raw=False)
 
     items = list(X) if isinstance(X, list | tuple) else [X]
-    windows, item = [], []
-    for inst, source in _merge_epochs(items):
+    windows, source = [], []
+    for inst, origin in _merge_epochs(items):
         part = prepare(
             inst,
             contract,
@@ -286,15 +299,12 @@ def _collect_inputs(est, X, contract):
         )
         if isinstance(inst, BaseEpochs):
             _check_epoch_count(part, len(inst), inst)
-            item.append(source)
         else:
-            item.append(np.full(len(part.data), source[0]))
+            origin = np.full(len(part.data), origin[0])
         windows.append(part)
+        source.append(origin)
     is_raw = any(isinstance(x, BaseRaw) for x in items)
-    n_items = len(items) if is_raw else sum(len(x) for x in items)
-    if not is_raw:  # one labelled unit per epoch
-        item = [np.arange(n_items)]
-    return _Inputs(windows, np.concatenate(item).astype(int), n_items, is_raw)
+    return _Inputs(windows, np.concatenate(source).astype(int), is_raw)
 
 
 def _check_epoch_count(windows, n_epochs, what):
@@ -303,10 +313,6 @@ def _check_epoch_count(windows, n_epochs, what):
             f"Preprocessing {what} returned {len(windows.data)} windows for "
             f"{n_epochs} epochs; expected one window per epoch."
         )
-
-
-def _layout_key(windows):
-    return (tuple(windows.ch_names), windows.positions.tobytes(), windows.data.shape)
 
 
 def _group_by_layout(windows_list):
@@ -318,7 +324,11 @@ def _group_by_layout(windows_list):
     groups, start = {}, 0
     for windows in windows_list:
         n = len(windows.data)
-        key = _layout_key(windows)[:2] + (windows.data.shape[1:],)
+        key = (
+            tuple(windows.ch_names),
+            windows.positions.tobytes(),
+            windows.data.shape[1:],
+        )
         group = groups.setdefault(key, ([], windows.positions, []))
         group[0].append(windows.data)
         group[2].append(np.arange(start, start + n))
@@ -363,6 +373,13 @@ def _apply(fn, inputs, *, batch_size, device, desc):
         raise ValueError(
             "No windows to process: every recording was shorter than one window "
             "or entirely marked BAD."
+        )
+    bad = np.flatnonzero(~np.isfinite(out.reshape(len(out), -1)).all(axis=1))
+    if len(bad):
+        raise RuntimeError(
+            f"The model returned NaN or infinite values for {len(bad)} window(s) "
+            f"(first: {bad[:5].tolist()}); the weights may be corrupted, or "
+            "training diverged (try a lower lr)."
         )
     return out
 
@@ -443,7 +460,13 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
     Arrays are read as MNE does: volts, shape (n_epochs, n_channels, n_times),
     or (n_epochs, n_channels * n_times) which is reshaped with the channel
     count given at construction. Each window is embedded independently: its
-    embedding does not depend on the other windows of the batch.
+    embedding does not depend on the other windows of the batch (up to float32
+    rounding, about 1e-6).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        n_channels * n_times of the arrays seen in fit (array input only).
     """
 
     def __init__(
@@ -653,7 +676,8 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
     n_epochs_ : int
         Number of epochs run.
     n_features_in_ : int
-        Number of features (columns) seen in fit, for array input only.
+        n_channels * n_times of the arrays seen in fit (array input only);
+        arrays given to predict must match it.
 
     Notes
     -----
@@ -886,8 +910,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _train(self, inputs, y_index, seed):
-        groups = inputs.item if inputs.is_raw else np.arange(inputs.n_windows)
-        train, valid = self._split(groups, y_index, seed)
+        train, valid = self._split(inputs.item, y_index, seed)
         weights = self._class_weights(y_index[train])
         net = self.model_
         device = next(net.parameters()).device
@@ -1017,7 +1040,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         )
         table = pd.DataFrame(
             {
-                "recording": inputs.item,
+                "recording": inputs.source,
                 "onset": onsets,
                 "duration": durations,
                 "label": self.classes_[np.argmax(proba, axis=1)],
@@ -1238,6 +1261,11 @@ def _fit_loop(
         for rows, args in trainer.batches(train, generator):
             target = y_all[rows].to(trainer.device)
             loss = loss_fn(trainer.forward(*args), target)
+            if not torch.isfinite(loss):
+                raise RuntimeError(
+                    f"Training diverged at epoch {epoch}: the loss is {float(loss)}; "
+                    "try a lower lr."
+                )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

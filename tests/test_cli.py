@@ -90,7 +90,7 @@ def _n_windows(n_in, sfreq, window=5.0):
     from fractions import Fraction
 
     ratio = Fraction(256.0 / sfreq).limit_denominator(10000)
-    n_out = (n_in - 1) * ratio.numerator // ratio.denominator + 1
+    n_out = n_in * ratio.numerator // ratio.denominator
     n_times = int(window * 256) // 40 * 40
     return (n_out - n_times) // n_times + 1
 
@@ -298,8 +298,7 @@ def _small_bids(data_path, root, subjects, seconds=30.0, events=False):
         name = f"sub-{sub}_task-restingstate_eeg.edf"
         raw = mne.io.read_raw_edf(src / f"sub-{sub}/eeg/{name}", verbose=False)
         start = 180.0 - seconds / 2 if events else 0.0
-        stop = start + seconds + (1.0 if events else 0.0)
-        raw.crop(start, stop, include_tmax=False).load_data()
+        raw.crop(start, start + seconds, include_tmax=False).load_data()
         if events:  # eyes closed for 3 min, then open (participants.tsv)
             raw.set_annotations(
                 mne.Annotations([0, seconds / 2], [seconds / 2] * 2, ["closed", "open"])
@@ -342,7 +341,8 @@ def test_fit_participants_then_predict(data_path, tiny_model, tmp_path):
     out = tmp_path / "pred"
     _run(["predict", root, "--model", model, "--out", out])
     tsv = out / "sub-002/eeg/sub-002_task-restingstate_desc-eegfm_predictions.tsv"
-    _check_predictions(tsv, _n_windows(30 * 128, 128.0))
+    src = root / "sub-002/eeg/sub-002_task-restingstate_eeg.edf"
+    _check_predictions(tsv, _expected_windows(src))
 
 
 def test_fit_events(data_path, tiny_model, tmp_path):

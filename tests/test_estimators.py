@@ -187,10 +187,31 @@ def test_user_objects_unchanged(labelled, raws):
     )
     clf.fit(epochs, y).predict(epochs)
     clf.predict(raw)
-    clf.fit(data, y).predict_proba(data)
+    clf.predict_proba(data)
     _assert_unchanged(epochs, before[0])
     _assert_unchanged(raw, before[1])
     np.testing.assert_array_equal(data, data_copy)
+
+
+def test_lazy_epochs_stay_lazy(raws):
+    raw = raws[0]
+    events = mne.make_fixed_length_events(raw, duration=1.0)
+    lazy = mne.Epochs(
+        raw,
+        events,
+        tmin=0.0,
+        tmax=(N_TIMES - 1) / SFREQ,
+        baseline=None,
+        preload=False,
+        verbose=False,
+    )
+    z = EEGFMEmbedder(**TINY).transform(lazy)
+    assert z.shape == (len(events), WIDTH)
+    assert not lazy.preload
+    clf = EEGFMClassifier(max_epochs=1, validation_fraction=0.0, **TINY)
+    clf.fit(lazy, np.arange(len(events)) % 2)
+    assert clf.predict(lazy).shape == (len(events),)
+    assert not lazy.preload
 
 
 def test_embedder_pipeline_cross_val_with_groups(labelled):
@@ -317,8 +338,9 @@ def test_classifier_learns_the_rhythm(labelled):
 def test_classifier_reproducible(labelled):
     epochs, y = labelled
     for mode in ("linear-probe", "finetune"):
-        p1 = _clf(mode=mode, random_state=7).fit(epochs, y).predict_proba(epochs)
-        p2 = _clf(mode=mode, random_state=7).fit(epochs, y).predict_proba(epochs)
+        clf = _clf(mode=mode, random_state=7, max_epochs=2)
+        p1 = clf.fit(epochs, y).predict_proba(epochs)
+        p2 = clone(clf).fit(epochs, y).predict_proba(epochs)
         np.testing.assert_allclose(p1, p2, rtol=1e-6, atol=1e-7)
 
 

@@ -106,9 +106,17 @@ def test_bad_length_raises(tiny, n_times):
         tiny.encode(torch.zeros(1, 4, n_times), _positions(4))
 
 
-def test_bad_positions_raise(tiny):
+def test_bad_inputs_raise(tiny):
     with pytest.raises(ValueError, match="positions"):
         tiny.encode(torch.zeros(1, 4, 80), _positions(5))
+    pos = _positions(4)
+    pos[2, 0] = math.nan
+    with pytest.raises(ValueError, match="positions"):
+        tiny.encode(torch.zeros(1, 4, 80), pos)
+    x = torch.zeros(1, 4, 80)
+    x[0, 1, 7] = math.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        tiny.encode(x, _positions(4))
 
 
 def test_permutation_equivariance(tiny):

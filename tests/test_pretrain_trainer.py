@@ -186,6 +186,7 @@ def test_cache_skips_bad_and_reuses(tmp_path):
             cache_recordings(sources[:2], contract, cache)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_exactly(tmp_path, run_script, tiny_run):
     reference = tiny_run(tmp_path / "reference", STEPS)
     killed = tmp_path / "killed"
@@ -247,6 +248,7 @@ DDP_CHECK = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path, run_script):
     script = run_script.parent / "ddp_check.py"
     script.write_text(DDP_CHECK)

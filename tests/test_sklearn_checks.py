@@ -2,8 +2,9 @@
 
 The estimators are built with ``ch_names=["Cz"]`` and ``sfreq=2.0``: a row of
 n features is read as a one-channel epoch of n samples at 2 Hz, which the input
-contract upsamples to 256 Hz (so even 2 features give 3 patches of 40 samples).
-A tiny random-weight architecture and 0.625-s windows keep the checks fast.
+contract upsamples to 256 Hz (so even 2 features give 3 patches of 40 samples,
+cropped to the 2-patch window). A tiny random-weight architecture and 0.3125-s
+windows keep the checks fast.
 """
 
 import warnings
@@ -18,7 +19,7 @@ COMMON = dict(
     model_kwargs={"num_queries": 2, "embed_dim": 16, "num_blocks": 1},
     ch_names=["Cz"],
     sfreq=2.0,
-    window_s=0.625,
+    window_s=0.3125,
     device="cpu",
     batch_size=64,
 )
@@ -55,7 +56,7 @@ def _quiet():
 @parametrize_with_checks(
     [
         EEGFMEmbedder(**COMMON),
-        EEGFMClassifier(max_epochs=2, random_state=0, **COMMON),
+        EEGFMClassifier(max_epochs=1, random_state=0, **COMMON),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

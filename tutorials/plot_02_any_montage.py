@@ -39,7 +39,7 @@ from mne_eegfm import EEGFMEmbedder, get_positions
 warnings.filterwarnings("ignore", message=".*too low for the contract's low-pass")
 
 example = files("mne_eegfm") / "data" / "example" / "sub-024_task-restingstate_eeg.edf"
-raw14 = mne.io.read_raw_edf(example, preload=True, verbose="error").crop(0, 60)
+raw14 = mne.io.read_raw_edf(example, preload=True, verbose="error").crop(0, 30)
 raw14.set_montage("colin27_1005")  # only for interpolating; the model uses names
 
 # %%
@@ -88,7 +88,7 @@ raw22.pick(pairs)
 data_root = os.environ.get("MNE_EEGFM_DATA")
 eegbci = Path(data_root or "") / "formats" / "eegbci-S003" / "raw" / "S003R01.edf"
 if data_root and eegbci.is_file():
-    raw64 = mne.io.read_raw_edf(eegbci, preload=True, verbose="error").crop(0, 60)
+    raw64 = mne.io.read_raw_edf(eegbci, preload=True, verbose="error").crop(0, 30)
     source64 = "real 64-channel recording (EEGBCI S003), names like 'Fc5.'"
 else:
     names64 = mne.channels.make_standard_montage("biosemi64").ch_names

@@ -16,7 +16,7 @@ tutorial uses six subjects of the Guinea-Bissau epilepsy dataset (van Hees et
 al., CC BY 4.0) and the label ``group`` (Epilepsy/Control); six subjects are
 far too few for a meaningful result, the point is the workflow. Without it, it
 builds a small BIDS dataset from the example recording shipped with
-mne-eegfm: five 50-s segments of the one recording, stored as five
+mne-eegfm: five 30-s segments of the one recording, stored as five
 *pseudo-subjects* labelled by whether the eyes were closed or open. These are
 not different people; they only make the mechanics run offline.
 """
@@ -67,7 +67,7 @@ else:
     }
     bids_root = workdir / "bids"
     for sub, (start, _) in segments.items():
-        segment = raw.copy().crop(start, start + 50).load_data()
+        segment = raw.copy().crop(start, start + 30).load_data()
         path = BIDSPath(subject=sub, task="rest", datatype="eeg", root=bids_root)
         write_raw_bids(segment, path, allow_preload=True, format="EDF", overwrite=True)
     table = pd.read_csv(bids_root / "participants.tsv", sep="\t")

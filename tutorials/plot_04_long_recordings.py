@@ -79,7 +79,7 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-minutes = [1, 2, 4, 8, 14]
+minutes = [0.5, 1, 2, 4]
 timings, peaks = [], []
 for length in minutes:
     segment = long_raw.copy().crop(0, length * 60.0)
@@ -93,7 +93,7 @@ for length in minutes:
     timings.append(time.perf_counter() - start)
     peaks.append(peak_rss_mb() - before)
     print(
-        f"{length:3d} min: x {tuple(x.shape)} -> latent {tuple(latent.shape)} "
+        f"{length:4.1f} min: x {tuple(x.shape)} -> latent {tuple(latent.shape)} "
         f"in {timings[-1]:.2f} s"
     )
 

@@ -36,8 +36,10 @@ mne.set_log_level("error")
 warnings.filterwarnings("ignore", message=".*too low for the contract's low-pass")
 
 example = files("mne_eegfm") / "data" / "example" / "sub-024_task-restingstate_eeg.edf"
-raw = mne.io.read_raw_edf(example, preload=True)
+# Minutes 2 to 4: one minute with the eyes closed, one with the eyes open.
+raw = mne.io.read_raw_edf(example, preload=True).crop(120, 240)
 raw.set_montage("colin27_1005")  # positions for drawing topomaps
+EYES_OPEN_AT = 60.0  # seconds into this excerpt
 
 clf = EEGFMClassifier.load("lumamba-tiny-gb-epilepsy")
 print(clf.model_.card["description"])
@@ -49,8 +51,8 @@ table = clf.predict_windows(raw)
 positive = clf.classes_[-1]
 fig, ax = plt.subplots(figsize=(7, 2.8), layout="constrained")
 ax.plot(table.onset + table.duration / 2, table[f"proba_{positive}"], "o-", ms=3)
-ax.axvline(180, color="k", ls="--", lw=1, label="eyes opened")
-ax.set(xlabel="Time (s)", ylabel=f"P({positive})", ylim=(0, 1))
+ax.axvline(EYES_OPEN_AT, color="k", ls="--", lw=1, label="eyes opened")
+ax.set(xlabel="Time in the excerpt (s)", ylabel=f"P({positive})", ylim=(0, 1))
 ax.set_title("In-sample predictions of the shipped classifier")
 ax.legend()
 
@@ -71,9 +73,9 @@ print(attention.shape)  # (n_windows, n_queries, n_channels)
 info = raw.copy().pick(windows.ch_names).info
 
 # %%
-# Each map sums to one over the 14 electrodes; uniform attention would be
-# 1/14 everywhere. The queries have specialised: each listens mostly to a
-# few regions.
+# Each map sums to one over the 14 electrodes, so uniform attention would be
+# 1/14 everywhere; a query that has specialised during pretraining listens
+# mostly to a few regions.
 mean_attention = attention.mean(axis=0)
 n_queries = len(mean_attention)
 fig, axes = plt.subplots(1, n_queries, figsize=(2.2 * n_queries, 2.6))
@@ -95,7 +97,7 @@ fig.suptitle("Mean attention over the example recording")
 # --------------------------------------
 # The difference between eyes-closed and eyes-open windows, per query. Red:
 # more attention with the eyes closed.
-closed = windows.onsets + 5 <= 180
+closed = windows.onsets + windows.data.shape[-1] / windows.sfreq <= EYES_OPEN_AT
 difference = attention[closed].mean(0) - attention[~closed].mean(0)
 limit = np.abs(difference).max()
 fig, axes = plt.subplots(1, n_queries, figsize=(2.2 * n_queries, 2.6))

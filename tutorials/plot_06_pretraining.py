@@ -18,7 +18,7 @@ schedule, random state and data position is written atomically every
 its last checkpoint left off.
 
 This page runs a deliberately tiny job (a scaled-down model, the example
-recording, 16 steps) so that it finishes in seconds; real
+recording, 8 steps) so that it finishes in seconds; real
 pretraining runs for thousands of steps on hours of EEG, usually from the
 command line (see the end).
 """
@@ -70,10 +70,10 @@ first = pretrain(
     model,
     dataset,
     run,
-    steps=8,
+    steps=4,
     batch_size=4,
     lr=1e-3,
-    checkpoint_every=4,
+    checkpoint_every=2,
     device="cpu",
     progress=False,
 )
@@ -91,10 +91,10 @@ second = pretrain(
     model,
     dataset,
     run,
-    steps=16,
+    steps=8,
     batch_size=4,
     lr=1e-3,
-    checkpoint_every=4,
+    checkpoint_every=2,
     device="cpu",
     progress=False,
     resume=True,

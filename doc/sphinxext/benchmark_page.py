@@ -43,12 +43,12 @@ def _scripts_block(bench_dir):
     for script in sorted(bench_dir.glob("*.py")):
         doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8")))
         summary = doc.strip().splitlines()[0].replace("``", "") if doc else ""
-        lines.append(f"    $ python3 benchmarks/{script.name}")
         if summary:
-            lines.append(f"      # {summary}")
+            lines.append(f"    # {summary}")
+        lines.append(f"    python3 benchmarks/{script.name}")
     if not lines:
         return "No benchmark scripts found.\n"
-    return ".. code-block:: console\n\n" + "\n".join(lines) + "\n"
+    return ".. code-block:: bash\n\n" + "\n".join(lines) + "\n"
 
 
 def write_benchmark_include(bench_dir, out_dir):

@@ -102,8 +102,11 @@ def check_inputs(x, positions, channel_mask, patch_size=PATCH_SIZE):
             raise ValueError(f"samples {empty} have no real channel in channel_mask")
         if bool(channel_mask.all()):
             channel_mask = None
-    if channel_mask is None and not torch.isfinite(positions).all():
-        raise ValueError("positions contain NaN or infinite values")
+    real = positions if channel_mask is None else positions[channel_mask]
+    if not torch.isfinite(real).all():
+        raise ValueError("positions of real channels contain NaN or infinite values")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values (padding included)")
     return positions, channel_mask
 
 
@@ -564,7 +567,7 @@ class ChannelUnifiedModel(nn.Module):
 
     #: electrode tokens (sample x patch x channel) per front-end chunk: small
     #: chunks bound memory and avoid large temporaries.
-    chunk_tokens = 8192
+    chunk_tokens = 16384
 
     def __init__(
         self,

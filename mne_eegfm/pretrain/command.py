@@ -71,7 +71,10 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
     from ..checkpoints import save_model
 
     card = json.loads(Path(card_file).read_text()) if card_file else {}
-    hours = len(dataset) * contract.window_s / 3600.0
+    # signal covered by the windows (overlapping parts counted once)
+    step_s = contract.window_s * (1.0 - run["overlap"])
+    extra_s = len(dataset.recordings) * (contract.window_s - step_s)
+    hours = (len(dataset) * step_s + extra_s) / 3600.0
     card.setdefault("licence", "same as the pretraining data")
     card.update(
         {

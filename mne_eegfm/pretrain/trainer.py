@@ -365,9 +365,10 @@ def pretrain(
             "or choose another output folder."
         )
     if ckpt_path.is_file():
-        loop.restore(load_checkpoint(ckpt_path, map_location=device))
+        state = load_checkpoint(ckpt_path, map_location=device)
+        loop.restore(state)
         logger.info(f"Resuming from step {loop.step} of {ckpt_path}")
-        saved = json.loads(load_checkpoint(ckpt_path)["settings"])
+        saved = json.loads(state["settings"])
         if saved != settings:
             warn(f"Settings differ from the checkpoint's: {saved} != {settings}")
     if rank == 0:
