@@ -74,6 +74,14 @@ _TUH_CONTRACT = {
     "montage": "unipolar",
 }
 _TCP_CONTRACT = {**_TUH_CONTRACT, "montage": "bipolar"}
+# Our shipped models follow the Guinea-Bissau recordings (128 Hz Emotiv).
+_GB_CONTRACT = {
+    **_TUH_CONTRACT,
+    "sfreq": 128.0,
+    "l_freq": 0.5,
+    "h_freq": 45.0,
+    "window_s": 10.0,
+}
 
 
 @dataclass(frozen=True)
@@ -212,7 +220,7 @@ def _build_registry():
         ModelEntry(
             name="lumamba-tiny-gb",
             arch="lumamba-tiny",
-            contract={**_TUH_CONTRACT},
+            contract={**_GB_CONTRACT},
             licence="CC BY 4.0",
             source="mne-eegfm (shipped in the package)",
             attribution=_GB_ATTRIBUTION,
@@ -224,7 +232,7 @@ def _build_registry():
         ModelEntry(
             name="lumamba-tiny-gb-epilepsy",
             arch="lumamba-tiny",
-            contract={**_TUH_CONTRACT},
+            contract={**_GB_CONTRACT},
             licence="CC BY 4.0",
             source="mne-eegfm (shipped in the package)",
             attribution=_GB_ATTRIBUTION,
@@ -447,12 +455,20 @@ def load_state_dict_file(path):
     return _unwrap(obj, path)
 
 
+def _umask():
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path, write):
     """Call ``write(tmp_path)`` then move the temporary file onto ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1464,8 +1464,12 @@ def _fit(
         [item for _, item, _ in loaded], [lab for _, _, labs in loaded for lab in labs]
     )
     encoder_card = dict(getattr(clf.model_, "card", None) or {})
+    encoder_card.pop("weights", None)  # a local path, set again when loading
+    encoder_card.pop("labels", None)
     clf.model_.card = {
-        **encoder_card,
+        "licence": encoder_card.get("licence"),
+        "source": "mne-eegfm fit",
+        "attribution": encoder_card.get("attribution"),
         "name": name or stem.name,
         "description": f"{' vs '.join(map(str, classes))} classifier "
         f"({mode}, {head} head) on the {encoder_card.get('name', encoder)} "
@@ -1485,6 +1489,7 @@ def _fit(
         else {"n_splits": n_splits, "split": "subject-wise", **cv_summary},
         "command": _command_line(click.get_current_context()),
         "disclaimer": DISCLAIMER,
+        "encoder_card": encoder_card,
     }
     path = clf.save(stem)
     click.echo(f"\nSaved the classifier to {path} (+ {Path(path).stem}.json).")

@@ -535,9 +535,7 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
                 model_kwargs=self.model_kwargs,
                 seed=_RANDOM_INIT_SEED,
             )
-            for param in net.parameters():
-                param.requires_grad_(False)
-            self._model = (net.to(device), contract)
+            self._model = (_freeze(net).to(device), contract)
             self._model_key = key
         return self._model
 
@@ -762,7 +760,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             with torch.random.fork_rng(devices=[]):
                 net = create_model(**saved["config"])
             net.load_state_dict(saved["tensors"])
-            state["model_"] = net.eval()
+            state["model_"] = _freeze(net)
         super().__setstate__(state)
 
     # -- parameters ---------------------------------------------------------
@@ -942,7 +940,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
                 patience=self.patience,
             )
         self.n_epochs_ = len(self.history_)
-        net.eval()
+        _freeze(net)
 
     # -- prediction ---------------------------------------------------------
 
@@ -1129,13 +1127,23 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             **{k: v for k, v in params.items() if k not in ("device", "verbose")},
         )
         clf.classes_ = np.asarray(labels)
-        clf.model_ = net
+        clf.model_ = _freeze(net)
         clf.contract_ = net.contract
         clf.history_ = list(card.get("history") or [])
         clf.n_epochs_ = len(clf.history_)
         if "n_features_in" in card:
             clf.n_features_in_ = int(card["n_features_in"])
         return clf
+
+
+def _freeze(net):
+    """Eval mode, no gradients: the same kernels run after fit, pickle or load.
+
+    (PyTorch's attention fast path depends on ``requires_grad``, which changes
+    results at float32 rounding level.)
+    """
+    net.requires_grad_(False)
+    return net.eval()
 
 
 def _softmax(logits):

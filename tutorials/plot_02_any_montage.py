@@ -133,7 +133,7 @@ for title, emb in embeddings.items():
 
 # %%
 # Because the four versions carry the same signals, their embeddings of the
-# same 5-s window should be closer to each other than to other windows. The
+# same window should be closer to each other than to other windows. The
 # matrix below compares each window of the 14-channel recording with each
 # window of the other montages (cosine similarity, centred per montage):
 
