@@ -76,7 +76,14 @@ def check_inputs(x, positions, channel_mask, patch_size=PATCH_SIZE):
     """
     if x.ndim != 3:
         raise ValueError(f"x must have shape (B, C, T), got {tuple(x.shape)}")
+    if x.dtype != torch.float32:
+        raise ValueError(
+            f"x must be float32 (the models' dtype), got {x.dtype}; "
+            "convert it with x.float()"
+        )
     n_batch, n_chan, n_times = x.shape
+    if n_chan == 0:
+        raise ValueError("x has no channels (shape (B, 0, T)): nothing to encode")
     if n_times == 0 or n_times % patch_size:
         raise ValueError(
             f"T={n_times} samples is not a positive multiple of the patch size "
@@ -701,6 +708,10 @@ class ChannelUnifiedModel(nn.Module):
         -------
         latent : torch.Tensor, shape (B, S, D)
         """
+        if x.ndim == 3 and x.shape[0] == 0:  # an empty batch encodes to nothing
+            check_inputs(x, positions, channel_mask, self.patch_size)
+            n_patch = x.shape[2] // self.patch_size
+            return x.new_zeros(0, n_patch, self.embed_dim)
         unified = self.unify(x, positions, channel_mask)[0]
         return self.temporal_encode(unified)
 
