@@ -28,7 +28,9 @@ def data_path():
 @pytest.fixture(scope="session")
 def reference_path():
     """Root of the reference facts (``../shared/reference``)."""
-    root = Path(os.environ.get("MNE_EEGFM_REFERENCE", _data_root().parent / "reference"))
+    root = Path(
+        os.environ.get("MNE_EEGFM_REFERENCE", _data_root().parent / "reference")
+    )
     if not root.is_dir():
         pytest.skip(f"reference folder not found at {root}; set MNE_EEGFM_REFERENCE")
     return root

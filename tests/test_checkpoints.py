@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 
 from mne_eegfm import checkpoints
 from mne_eegfm.checkpoints import (
+    DATA_DIR,
     DEFAULT_CLASSIFIER,
     DEFAULT_MODEL,
     REGISTRY,
@@ -443,9 +444,9 @@ def test_list_models(empty_hub_cache):
     keys = {"name", "arch", "params", "contract", "labels", "licence", "source"}
     for info in models.values():
         assert keys | {"file", "available"} <= set(info)
-        assert info["contract"]["sfreq"] == 256.0
         assert info["params"] > 0
     for name in published:
+        assert models[name]["contract"]["sfreq"] == 256.0
         assert models[name]["licence"] == "CC BY-ND 4.0"
         assert models[name]["contract"]["notch"] is None
         assert not models[name]["available"]
@@ -456,6 +457,12 @@ def test_list_models(empty_hub_cache):
     )
     assert models["luna-base"]["file"] == "hub:PulpBio/LUNA/LUNA_base.safetensors"
     assert models[DEFAULT_MODEL]["labels"] is None
+    # The shipped models follow the 128-Hz Guinea-Bissau data they were trained on,
+    # and the registry agrees with the contract in their JSON sidecars.
+    for name in (DEFAULT_MODEL, DEFAULT_CLASSIFIER):
+        sidecar = json.loads((DATA_DIR / f"{name}.json").read_text())
+        assert models[name]["contract"] == sidecar["contract"]
+        assert models[name]["contract"]["sfreq"] == 128.0
     assert models[DEFAULT_CLASSIFIER]["labels"] == ["Control", "Epilepsy"]
     assert models["luna-base"]["params"] < models["luna-large"]["params"]
     assert models["luna-large"]["params"] < models["luna-huge"]["params"]
