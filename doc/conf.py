@@ -9,7 +9,6 @@ tutorials).
 """
 
 import os
-import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -140,30 +139,9 @@ def _source_file_def_line(self):
 
 numpydoc_validate.Validator.source_file_def_line = property(_source_file_def_line)
 
-# Public docstrings that still fail the checks above, waiting for their
-# owners to complete them (missing Parameters/Returns sections). Remove each
-# entry when its docstring is fixed; new code must not be added here.
-_PENDING_DOCSTRINGS = (
-    "mne_eegfm.EEGFMEmbedder",
-    "mne_eegfm.InputContract.from_dict",
-    "mne_eegfm.InputContract.to_dict",
-    "mne_eegfm.preprocessing.Windows",
-    "mne_eegfm.models.list_configs",
-    "mne_eegfm.models.FEMBA.channel_attention",
-    "mne_eegfm.models.FEMBA.embed",
-    "mne_eegfm.models.FEMBA.encode",
-    "mne_eegfm.models.FEMBA.forward",
-    "mne_eegfm.models.LUNA.temporal_encode",
-    "mne_eegfm.models.LuMamba.temporal_encode",
-    "mne_eegfm.pretrain.data.WindowDataset.summary",
-    "mne_eegfm.pretrain.objectives.PretrainObjective.lejepa_terms",
-    "mne_eegfm.pretrain.objectives.PretrainObjective.reconstruction_terms",
-    "mne_eegfm.pretrain.objectives.PretrainObjective.to_dict",
-)
 numpydoc_validation_exclude = {
     r"\.__init__$",
     r"\.__call__$",
-    *(rf"^{re.escape(name)}$" for name in _PENDING_DOCSTRINGS),
 }
 
 

@@ -455,6 +455,11 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
     verbose : bool | str | int | None
         MNE-style verbosity; ``None`` keeps the current MNE log level.
 
+    Attributes
+    ----------
+    n_features_in_ : int
+        n_channels * n_times of the arrays seen in fit (array input only).
+
     Notes
     -----
     Arrays are read as MNE does: volts, shape (n_epochs, n_channels, n_times),
@@ -462,11 +467,6 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
     count given at construction. Each window is embedded independently: its
     embedding does not depend on the other windows of the batch (up to float32
     rounding, about 1e-6).
-
-    Attributes
-    ----------
-    n_features_in_ : int
-        n_channels * n_times of the arrays seen in fit (array input only).
     """
 
     def __init__(

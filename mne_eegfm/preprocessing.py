@@ -153,14 +153,32 @@ class InputContract:
         return _window_samples(self.window_s, self.sfreq)
 
     def to_dict(self):
-        """Return a JSON-serialisable dict (``InputContract.from_dict`` inverts it)."""
+        """Return a JSON-serialisable dict (``InputContract.from_dict`` inverts it).
+
+        Returns
+        -------
+        d : dict
+            The contract's fields by name; ``notch`` is a list or None.
+        """
         out = asdict(self)
         out["notch"] = None if self.notch is None else list(self.notch)
         return out
 
     @classmethod
     def from_dict(cls, d):
-        """Build a contract from :meth:`to_dict` output; unknown keys are errors."""
+        """Build a contract from :meth:`to_dict` output; unknown keys are errors.
+
+        Parameters
+        ----------
+        d : dict
+            Field values by name, as returned by :meth:`to_dict`; missing
+            fields take their defaults.
+
+        Returns
+        -------
+        contract : InputContract
+            The contract.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -174,7 +192,7 @@ class InputContract:
 class Windows:
     """Preprocessed windows of one recording, ready for the model.
 
-    Attributes
+    Parameters
     ----------
     data : ndarray of float32, shape (n_windows, n_channels, n_times)
         Normalised windows.

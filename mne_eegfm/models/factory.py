@@ -26,6 +26,7 @@ def list_configs():
     Returns
     -------
     names : list of str
+        The configuration names, e.g. ``"lumamba-tiny"`` or ``"luna-base"``.
     """
     return list(_CONFIGS)
 

@@ -89,7 +89,22 @@ class FEMBA(nn.Module):
         ).transpose(1, 2)
 
     def encode(self, x, positions=None, channel_mask=None):
-        """Encoder output (B, T/16, 11*E); ``positions`` and ``channel_mask`` unused."""
+        """Encoder output (B, T/16, 11*E); ``positions`` and ``channel_mask`` unused.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, 22, T)
+            Normalised signals in the TCP bipolar order; T a multiple of 16.
+        positions : None
+            Unused (accepted for compatibility with the other models).
+        channel_mask : torch.Tensor | None, shape (B, 22)
+            Unused, but must be all True if given (no padding).
+
+        Returns
+        -------
+        latent : torch.Tensor, shape (B, T / 16, D)
+            One token of width D = 11 * E per 16 samples.
+        """
         self._check(x)
         if channel_mask is not None and not bool(torch.as_tensor(channel_mask).all()):
             raise ValueError(
@@ -103,17 +118,62 @@ class FEMBA(nn.Module):
         return h
 
     def embed(self, x, positions=None, channel_mask=None):
-        """Pooled embedding (B, D)."""
+        """Pooled embedding (B, D).
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, 22, T)
+            Normalised signals in the TCP bipolar order; T a multiple of 16.
+        positions : None
+            Unused (accepted for compatibility with the other models).
+        channel_mask : torch.Tensor | None, shape (B, 22)
+            Unused, but must be all True if given (no padding).
+
+        Returns
+        -------
+        embedding : torch.Tensor, shape (B, D)
+            The encoder output averaged over tokens.
+        """
         return self.encode(x, positions, channel_mask).mean(dim=1)
 
     def forward(self, x, positions=None, channel_mask=None):
-        """Logits (B, n_outputs)."""
+        """Logits (B, n_outputs).
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, 22, T)
+            Normalised signals in the TCP bipolar order; T a multiple of 16.
+        positions : None
+            Unused (accepted for compatibility with the other models).
+        channel_mask : torch.Tensor | None, shape (B, 22)
+            Unused, but must be all True if given (no padding).
+
+        Returns
+        -------
+        logits : torch.Tensor, shape (B, n_outputs)
+            Output of the classification head.
+        """
         if self.classifier is None:
             raise ValueError("this model has no classification head; pass n_outputs")
         return self.classifier(self.encode(x, positions, channel_mask))
 
     def channel_attention(self, x, positions=None, channel_mask=None):
-        """FEMBA has no channel attention."""
+        """FEMBA has no channel attention: always raises.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, 22, T)
+            Normalised signals in the TCP bipolar order; T a multiple of 16.
+        positions : None
+            Unused (accepted for compatibility with the other models).
+        channel_mask : torch.Tensor | None, shape (B, 22)
+            Unused, but must be all True if given (no padding).
+
+        Raises
+        ------
+        ValueError
+            Always: FEMBA has no channel-unification attention.
+        """
         raise ValueError("FEMBA has no channel-unification attention")
 
     def pretrain_forward(

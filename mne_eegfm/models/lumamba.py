@@ -112,7 +112,18 @@ class LuMamba(ChannelUnifiedModel):
         self.norm_layers = nn.ModuleList(nn.LayerNorm(width) for _ in range(num_blocks))
 
     def temporal_encode(self, unified):
-        """Pre-norm residual bidirectional Mamba blocks, (B, S, D) -> (B, S, D)."""
+        """Pre-norm residual bidirectional Mamba blocks, (B, S, D) -> (B, S, D).
+
+        Parameters
+        ----------
+        unified : torch.Tensor, shape (B, S, D)
+            Tokens unified over the electrodes, one per patch.
+
+        Returns
+        -------
+        latent : torch.Tensor, shape (B, S, D)
+            The encoder output.
+        """
         x = unified
         for block, norm in zip(self.mamba_blocks, self.norm_layers):
             x = x + block(norm(x))

@@ -162,7 +162,18 @@ class LUNA(ChannelUnifiedModel):
             self.classifier = make_head(head or "query", width, n_outputs)
 
     def temporal_encode(self, unified):
-        """Rotary transformer blocks and final norm, (B, S, D) -> (B, S, D)."""
+        """Rotary transformer blocks and final norm, (B, S, D) -> (B, S, D).
+
+        Parameters
+        ----------
+        unified : torch.Tensor, shape (B, S, D)
+            Tokens unified over the electrodes, one per patch.
+
+        Returns
+        -------
+        latent : torch.Tensor, shape (B, S, D)
+            The encoder output.
+        """
         x = unified
         for block in self.blocks:
             x = block(x)

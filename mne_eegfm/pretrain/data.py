@@ -259,7 +259,15 @@ class WindowDataset:
         return sum(len(group) for group in self.groups)
 
     def summary(self):
-        """Counts for the model card: recordings, windows, montages, hours."""
+        """Counts for the model card: recordings, windows, montages, hours.
+
+        Returns
+        -------
+        summary : dict
+            ``n_recordings``, ``n_windows``, ``n_montages``,
+            ``window_samples`` (samples per window) and
+            ``channels_per_montage`` (sorted distinct channel counts).
+        """
         n_times = self.recordings[0].data.shape[-1]
         return {
             "n_recordings": len(self.recordings),

@@ -367,11 +367,37 @@ class PretrainObjective:
         self.spectral = spectral
 
     def to_dict(self):
-        """Return the settings as a JSON-serialisable dict."""
+        """Return the settings as a JSON-serialisable dict.
+
+        Returns
+        -------
+        settings : dict
+            The constructor arguments by name.
+        """
         return dict(vars(self))
 
     def reconstruction_terms(self, model, x, positions, channel_mask, generator):
-        """Masked reconstruction + query specialisation (+ spectral) terms."""
+        """Masked reconstruction + query specialisation (+ spectral) terms.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            A model with ``pretrain_forward``, ``encode`` and ``patch_size``.
+        x : torch.Tensor
+            ``(B, C, T)`` normalised windows.
+        positions : torch.Tensor
+            ``(C, 3)`` or ``(B, C, 3)`` channel positions (metres).
+        channel_mask : torch.Tensor | None
+            Bool ``(B, C)``, True for real channels.
+        generator : torch.Generator | None
+            CPU generator for the patch mask.
+
+        Returns
+        -------
+        parts : dict of str to torch.Tensor
+            Scalar losses ``recon`` and ``query``, plus ``spectral`` when the
+            spectral term is enabled.
+        """
         n_patch = x.shape[-1] // model.patch_size
         patch_mask = random_patch_mask(
             (x.shape[0], x.shape[1], n_patch), self.mask_ratio, channel_mask, generator
@@ -395,7 +421,29 @@ class PretrainObjective:
         return parts
 
     def lejepa_terms(self, model, x, positions, channel_mask, generator, step):
-        """LeJEPA loss on random local and global time crops."""
+        """LeJEPA loss on random local and global time crops.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            A model with ``pretrain_forward``, ``encode`` and ``patch_size``.
+        x : torch.Tensor
+            ``(B, C, T)`` normalised windows.
+        positions : torch.Tensor
+            ``(C, 3)`` or ``(B, C, 3)`` channel positions (metres).
+        channel_mask : torch.Tensor | None
+            Bool ``(B, C)``, True for real channels.
+        generator : torch.Generator | None
+            CPU generator for the time crops.
+        step : int
+            Training step (seeds SIGReg's directions).
+
+        Returns
+        -------
+        parts : dict of str to torch.Tensor
+            Scalar ``lejepa`` loss and its detached ``pred`` and ``sigreg``
+            components.
+        """
         size = model.patch_size
         embeddings = []
         for n_views, n_patches in (
