@@ -1,13 +1,14 @@
 """Train the shipped default classifier ``lumamba-tiny-gb-epilepsy``.
 
-Fits an :class:`mne_eegfm.EEGFMClassifier` (linear probe, query head) on the
+Fits an :class:`mne_eegfm.EEGFMClassifier` (linear probe, linear head) on the
 shipped pretrained encoder ``lumamba-tiny-gb`` to tell Epilepsy from Control in
 the Guinea-Bissau dataset (van Hees et al., Zenodo 10.5281/zenodo.1252141,
 CC BY 4.0; all 97 subjects), after a subject-wise cross-validation, with the
 command line:
 
     mne-eegfm fit ../shared/data/guinea-bissau-bids --target participants:group \\
-        --model lumamba-tiny-gb --cv 5 --max-windows 3 --random-state 0 \\
+        --model lumamba-tiny-gb --head linear --cv 5 --max-windows 12 \\
+        --random-state 0 \\
         --name lumamba-tiny-gb-epilepsy \\
         --out mne_eegfm/data/lumamba-tiny-gb-epilepsy --overwrite
 
@@ -35,14 +36,14 @@ def main():
     default_data = os.environ.get("MNE_EEGFM_DATA", "../shared/data")
     parser.add_argument("--data", default=f"{default_data}/guinea-bissau-bids")
     parser.add_argument("--cv", type=int, default=5)
-    parser.add_argument("--max-windows", type=int, default=3)
+    parser.add_argument("--max-windows", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     script = shutil.which("mne-eegfm")
     cli = [script] if script else [sys.executable, "-m", "mne_eegfm.cli"]
     out = "mne_eegfm/data/lumamba-tiny-gb-epilepsy"
     command = ["fit", args.data, "--target", "participants:group"]
-    command += ["--model", "lumamba-tiny-gb", "--cv", str(args.cv)]
+    command += ["--model", "lumamba-tiny-gb", "--head", "linear", "--cv", str(args.cv)]
     command += ["--max-windows", str(args.max_windows), "--random-state", "0"]
     command += ["--name", "lumamba-tiny-gb-epilepsy", "--out", out, "--overwrite"]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}

@@ -142,6 +142,7 @@ class ModelEntry:
 _N_PARAMS = {
     ("lumamba-tiny", None): 4_194_337,
     ("lumamba-tiny", "query"): 5_280_955,
+    ("lumamba-tiny", "linear"): 4_095_547,
     ("luna-base", None): 6_672_417,
     ("luna-large", None): 40_660_337,
     ("luna-huge", None): 303_769_569,
@@ -225,6 +226,7 @@ def _build_registry():
             source="mne-eegfm (shipped in the package)",
             attribution=_GB_ATTRIBUTION,
             filename="lumamba-tiny-gb.safetensors",
+            sha256="d18f64cc64999c1a929f26d083d0b73099d4a79ae1f462400313da1163ab4dc8",
             n_params=_N_PARAMS["lumamba-tiny", None],
             description="LuMamba-Tiny encoder pretrained by mne-eegfm on real "
             "public EEG (default embedding model).",
@@ -237,9 +239,10 @@ def _build_registry():
             source="mne-eegfm (shipped in the package)",
             attribution=_GB_ATTRIBUTION,
             filename="lumamba-tiny-gb-epilepsy.safetensors",
+            sha256="716540fbae24eea40a320a7c6fad969e33709d5f4d6a869af2881eae290ffe94",
             labels=("Control", "Epilepsy"),
-            head="query",
-            n_params=_N_PARAMS["lumamba-tiny", "query"],
+            head="linear",
+            n_params=_N_PARAMS["lumamba-tiny", "linear"],
             description="Epilepsy vs control classifier on the shipped encoder "
             "(research demonstration, not a diagnostic device).",
         ),
