@@ -349,7 +349,7 @@ def main():
         "--max-windows",
         type=int,
         default=None,
-        help="embed at most this many evenly spaced 5-s windows per recording",
+        help="embed at most this many evenly spaced windows per recording",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
