@@ -478,3 +478,25 @@ def test_read_only_output_folder(tmp_path, tiny_model, monkeypatch):
     )
     assert "--out" in result.output
     assert list(out.iterdir()) == []
+
+
+def test_predict_leaves_input_files_unchanged(data_path, tiny_model, tmp_path):
+    """A writable copy of each input keeps its bytes and mtime after predict."""
+    import hashlib
+    import shutil
+
+    sources = [
+        data_path / "formats/eegbci-S003/raw/S003R01.edf",
+        data_path / "formats/eegbci-S003/processed/S003_R01_raw.set",
+    ]
+    copies = [Path(shutil.copy2(src, tmp_path)) for src in sources]
+
+    def state(path):
+        return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+    before = {path: state(path) for path in copies}
+    _run(["predict", *copies, "--model", tiny_model, "--out", tmp_path / "out"])
+    assert {path: state(path) for path in copies} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*(p.name for p in copies), "out"]
+    )
