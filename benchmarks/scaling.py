@@ -5,14 +5,23 @@ LuMamba-tiny vs LUNA-base on 5 s ... 60 min at 256 Hz, float32, 2 threads. Each
 is its own; LUNA stops once it would pass ``--max-gib`` (16 GiB) or
 ``--max-seconds``. Prints a table and saves ``benchmarks/scaling.png``.
 
-Run: ``python benchmarks/scaling.py [--repeats 2] [--threads 2]``
+With ``--predict-hours H`` it measures instead ``mne-eegfm predict`` (default
+model) on a synthetic H-hour, 22-channel, 500-Hz EDF: wall time and the peak
+RSS of the predicting process, which must stay bounded (goal: under 3 GiB for
+24 h) because recordings are read and preprocessed in chunks.
+
+Run: ``python benchmarks/scaling.py [--repeats 2] [--threads 2]`` or
+``python benchmarks/scaling.py --predict-hours 1 24``
 """
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -101,6 +110,58 @@ def _predicted_stop(name, previous, seconds, args):
     return None
 
 
+def tile_edf(src, dst, times):
+    """Write ``dst``: the header of ``src`` and ``times`` copies of its records."""
+    with open(src, "rb") as fid:
+        header = bytearray(fid.read(256))
+        fid.seek(0)
+        header = bytearray(fid.read(int(header[184:192])))
+        data = fid.read()
+    n_records = int(header[236:244])
+    header[236:244] = f"{n_records * times:<8d}".encode()
+    with open(dst, "wb") as fid:
+        fid.write(header)
+        for _ in range(times):
+            fid.write(data)
+
+
+def predict_memory(hours_list, threads):
+    """Time and peak RSS of ``mne-eegfm predict`` on synthetic H-hour EDFs."""
+    sys.path.insert(0, str(HERE))
+    from end_to_end import synth_edf
+
+    script = shutil.which("mne-eegfm")
+    cli = [script] if script else [sys.executable, "-m", "mne_eegfm.cli"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    print(f"{'recording':>10}{'file GiB':>10}{'wall s':>9}{'peak RSS GiB':>14}")
+    with tempfile.TemporaryDirectory() as tmp:
+        hour = synth_edf(Path(tmp) / "hour.edf", 1.0)
+        for hours in hours_list:
+            fname = Path(tmp) / f"{hours}h.edf"
+            tile_edf(hour, fname, hours)
+            cmd = [*cli, "predict", str(fname), "--out", str(Path(tmp) / "out")]
+            start = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child-rss", *cmd],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            wall = time.perf_counter() - start
+            if proc.returncode:
+                raise RuntimeError(proc.stdout + proc.stderr)
+            peak = float(proc.stdout.strip().splitlines()[-1])
+            size = fname.stat().st_size / 2**30
+            print(f"{hours:>8g} h{size:>10.2f}{wall:>9.1f}{peak:>14.2f}", flush=True)
+            fname.unlink()
+
+
+def child_rss(cmd):
+    """Run ``cmd`` and print the peak RSS (GiB) of that child process alone."""
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20)
+
+
 def plot(results, path, threads=2):
     """Save time and peak-RSS curves of both models."""
     import matplotlib
@@ -145,7 +206,15 @@ def main():
     parser.add_argument("--models", nargs="+", default=["lumamba-tiny", "luna-base"])
     parser.add_argument("--lengths", nargs="+", type=float, default=LENGTHS_S)
     parser.add_argument("--plot", default=str(HERE / "scaling.png"))
+    parser.add_argument("--predict-hours", nargs="+", type=int)
+    parser.add_argument("--child-rss", nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    if args.child_rss:
+        child_rss(args.child_rss)
+        return
+    if args.predict_hours:
+        predict_memory(args.predict_hours, args.threads)
+        return
     if args.worker:
         worker(args.worker[0], float(args.worker[1]), args.repeats, args.threads)
         return
