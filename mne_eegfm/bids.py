@@ -2,12 +2,12 @@
 
 import json
 import os
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from mne.utils import logger, verbose
+
+from .utils import atomic_path
 
 #: Extensions of the raw EEG files a BIDS dataset may hold (one file per run).
 EEG_EXTENSIONS = (".edf", ".bdf", ".vhdr", ".set", ".fif")
@@ -324,35 +324,6 @@ def write_dataset_description(deriv_root, source_root):
 
 
 # Output files -------------------------------------------------------------
-
-
-@contextmanager
-def atomic_path(fname):
-    """Give a temporary path that replaces ``fname`` only on success.
-
-    The temporary file sits in the same folder and keeps the extension of
-    ``fname`` (writers that check extensions accept it). It is renamed onto
-    ``fname`` with :func:`os.replace` when the block ends without error and
-    removed otherwise, so a killed run never leaves a half-written ``fname``.
-
-    Parameters
-    ----------
-    fname : path-like
-        The final file name.
-
-    Yields
-    ------
-    tmp : pathlib.Path
-        The path to write to.
-    """
-    fname = Path(fname)
-    fname.parent.mkdir(parents=True, exist_ok=True)
-    tmp = fname.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{fname.name}")
-    try:
-        yield tmp
-        os.replace(tmp, fname)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_text(fname, text):

@@ -9,9 +9,7 @@ Hugging Face cache, and remapped in memory only: no converted copy is ever writt
 
 import hashlib
 import json
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
@@ -20,6 +18,8 @@ import torch
 from mne.utils import logger, verbose, warn
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+
+from .utils import atomic_path
 
 DEFAULT_MODEL = "lumamba-tiny-gb"
 DEFAULT_CLASSIFIER = "lumamba-tiny-gb-epilepsy"
@@ -458,26 +458,6 @@ def load_state_dict_file(path):
     return _unwrap(obj, path)
 
 
-def _umask():
-    """The process umask (read by setting and restoring it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path, write):
-    """Call ``write(tmp_path)`` then move the temporary file onto ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _sidecar_paths(path):
     """Return (tensor file, JSON sidecar) for a model file path or stem."""
     path = Path(path).expanduser()
@@ -551,7 +531,8 @@ def save_model(model, path, *, contract, card=None, verbose=None):
         key: value.detach().to("cpu").contiguous()
         for key, value in model.state_dict().items()
     }
-    _atomic_write(tensor_path, lambda tmp: save_file(tensors, tmp))
+    with atomic_path(tensor_path) as tmp:
+        save_file(tensors, tmp)
     meta = {
         "format": "mne-eegfm-model",
         "format_version": FORMAT_VERSION,
@@ -562,7 +543,8 @@ def save_model(model, path, *, contract, card=None, verbose=None):
         "card": card,
     }
     text = json.dumps(meta, indent=2, sort_keys=True)
-    _atomic_write(json_path, lambda tmp: Path(tmp).write_text(text + "\n"))
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(text + "\n")
     logger.info(f"Saved model to {tensor_path} and {json_path.name}")
     return tensor_path
 

@@ -886,7 +886,7 @@ def _embedding_done(npz, settings):
 def _embed_one(rec, options):
     import numpy as np
 
-    from .bids import atomic_path
+    from .utils import atomic_path
 
     npz = rec.output(*_EMB_FILE)
     files = {"embeddings": str(npz)}

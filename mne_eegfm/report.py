@@ -5,7 +5,7 @@ import html
 import numpy as np
 from mne.utils import logger, verbose
 
-from .bids import atomic_path
+from .utils import atomic_path
 
 _N_POINTS = 2000  # columns of the signal overview
 _MAX_TRACES = 8

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from mne_eegfm import bids
+from mne_eegfm.utils import atomic_path
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
     fname = tmp_path / "sub" / "out.tsv"
     bids.write_text(fname, "old\n")
     with pytest.raises(RuntimeError):
-        with bids.atomic_path(fname) as tmp:
+        with atomic_path(fname) as tmp:
             tmp.write_text("half")
             raise RuntimeError("killed")
     assert fname.read_text() == "old\n"

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from mne.utils import logger, verbose, warn
 
+from ..utils import atomic_path
 from .data import MontageBatchSampler
 from .objectives import PretrainModule, PretrainObjective
 
@@ -123,13 +124,10 @@ def save_checkpoint(path, state):
     state : dict
         Tensors, numbers, strings and containers of them only.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fid:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fid:
         torch.save(state, fid)
         fid.flush()
         os.fsync(fid.fileno())
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path, map_location="cpu"):
