@@ -533,6 +533,7 @@ def save_model(model, path, *, contract, card=None, verbose=None):
     }
     with atomic_path(tensor_path) as tmp:
         save_file(tensors, tmp)
+        tmp.chmod(0o644)  # safetensors creates owner-only files; share like any file
     meta = {
         "format": "mne-eegfm-model",
         "format_version": FORMAT_VERSION,
