@@ -19,7 +19,7 @@ from mne.utils import logger, verbose, warn
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .utils import atomic_path
+from .utils import atomic_path, resolve_device
 
 DEFAULT_MODEL = "lumamba-tiny-gb"
 DEFAULT_CLASSIFIER = "lumamba-tiny-gb-epilepsy"
@@ -833,12 +833,6 @@ def _choose_head(state_dict, config, n_outputs, head):
     return head, n_outputs, replace
 
 
-def _device(device):
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 @verbose
 def load_model(
     name_or_path=DEFAULT_MODEL,
@@ -910,4 +904,4 @@ def load_model(
     model.contract = InputContract.from_dict(contract)
     model.card = card
     logger.info(f"Loaded {card.get('name', path.stem)} from {path}")
-    return model.to(_device(device)).eval()
+    return model.to(resolve_device(device)).eval()

@@ -25,6 +25,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
+from .utils import resolve_device
+
 __all__ = ["EEGFMEmbedder", "EEGFMClassifier"]
 
 # Seed of the weights drawn for an architecture name without a checkpoint, so
@@ -39,12 +41,6 @@ _PROGRESS_MIN_BATCHES = 10
 
 # ---------------------------------------------------------------------------
 # Models
-
-
-def _resolve_device(device):
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _is_architecture(name):
@@ -519,7 +515,7 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
 
     def _get_model(self):
         """Return ``(model, contract)``, loading them once per configuration."""
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device)
         key = (
             str(self.model),
             str(self.weights),
@@ -903,7 +899,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = classes
             y_index = np.searchsorted(classes, y)
             self.contract_ = contract
-            self.model_ = net.to(_resolve_device(self.device))
+            self.model_ = net.to(resolve_device(self.device))
             self._train(inputs, y_index, seed)
         return self
 
@@ -949,7 +945,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         X = _validate_X(self, X, reset=False)
         with _log_level(self.verbose):
-            device = _resolve_device(self.device)
+            device = resolve_device(self.device)
             net = self.model_.to(device).eval()
             inputs = _collect_inputs(self, X, self.contract_)
             logits = _apply(

@@ -40,6 +40,25 @@ def atomic_path(fname):
         tmp.unlink(missing_ok=True)
 
 
+def resolve_device(device):
+    """Return the torch device for ``device``; "auto" or None picks CUDA if present.
+
+    Parameters
+    ----------
+    device : str | torch.device | None
+        ``"auto"``, None, or anything :class:`torch.device` accepts.
+
+    Returns
+    -------
+    device : torch.device
+    """
+    import torch
+
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 _PACKAGES = (
     ("numpy", "numpy"),
     ("scipy", "scipy"),

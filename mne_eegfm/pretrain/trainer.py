@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from mne.utils import logger, verbose, warn
 
-from ..utils import atomic_path
+from ..utils import atomic_path, resolve_device
 from .data import MontageBatchSampler
 from .objectives import PretrainModule, PretrainObjective
 
@@ -45,9 +45,7 @@ def init_distributed(device="auto"):
     device : torch.device
         The device of this process.
     """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    device = resolve_device(device)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return 0, 1, device
