@@ -1,5 +1,9 @@
 """Time the selective scans (Mamba v1 and Mamba-2) on CPU against a Python loop.
 
+The rows: the textbook loop (baseline), the pure-PyTorch in-place loop
+(segment-parallel for one long sequence; the fallback without numba), the
+fused numba kernel (the default at inference) and the autograd pair.
+
 Run: ``python benchmarks/scan.py`` (2 threads; repeats and keeps the minimum,
 since other jobs may share the cores). Prints, per size, the time per call of
 each formulation, its GFLOP/s, the fraction of this machine's float32 matmul
@@ -23,6 +27,7 @@ from mne_eegfm.models.scan import (
     chunk_scan,
     scan_segments,
 )
+from mne_eegfm.models.scan_kernel import fused_scan
 
 
 def best_time(fn, repeats):
@@ -85,6 +90,12 @@ def run_v1(batch, length, repeats, with_baseline, peak):
         timings["in-place loop, segments"] = best_time(
             lambda: scan_segments(delta, At, B, C, du), repeats
         )
+        u, At_c = du / delta, At.contiguous()
+        state = delta.new_zeros(batch, d_state, d_inner)
+        if fused_scan(u, delta, At_c, B, C, None, None, state) is not None:
+            timings["fused numba kernel"] = best_time(
+                lambda: fused_scan(u, delta, At_c, B, C, None, None, state), repeats
+            )
     if length <= 1024:
         leaf = delta.clone().requires_grad_()
 

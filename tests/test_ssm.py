@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mne_eegfm.models import Mamba, Mamba2
+from mne_eegfm.models import Mamba, Mamba2, mamba, scan, scan_kernel
 from mne_eegfm.models.scan import (
     _ScanFunction,
     chunk_scan,
@@ -68,8 +68,18 @@ def mamba_inputs(gen, batch, length, d_inner, d_state):
 SHAPES = [(2, 1, 8, 4), (3, 7, 16, 5), (4, 32, 24, 16), (1, 4000, 16, 16)]
 
 
+@pytest.fixture(params=["kernel", "torch"])
+def scan_impl(request, monkeypatch):
+    """Run inference scans with the numba kernel or the pure-PyTorch loop."""
+    if request.param == "kernel" and scan_kernel.numba is None:
+        pytest.skip("numba is not installed: the fused kernel is unavailable")
+    if request.param == "torch":
+        monkeypatch.setattr(scan, "fused_scan", lambda *args: None)
+    return request.param
+
+
 @pytest.mark.parametrize("batch, length, d_inner, d_state", SHAPES)
-def test_selective_scan_matches_recurrence(batch, length, d_inner, d_state):
+def test_selective_scan_matches_recurrence(batch, length, d_inner, d_state, scan_impl):
     gen = torch.Generator().manual_seed(length)
     inputs = mamba_inputs(gen, batch, length, d_inner, d_state)
     ref = mamba_reference(**inputs)
@@ -80,6 +90,102 @@ def test_selective_scan_matches_recurrence(batch, length, d_inner, d_state):
     y = selective_scan(**inputs)
     assert y.requires_grad
     assert rel_err(y.detach(), ref) < TOL
+
+
+@pytest.mark.parametrize("cuts", [(1,), (3, 4), (100, 2000, 2001)])
+def test_scan_state_carries_across_pieces(cuts, scan_impl):
+    """Scanning consecutive pieces with ``state`` equals one whole scan."""
+    gen = torch.Generator().manual_seed(1)
+    inputs = mamba_inputs(gen, 2, 4000, 70, 16)  # 70: a partial kernel block
+    ref = mamba_reference(**inputs)
+    state = torch.zeros(2, 16, 70)
+    bounds = [0, *cuts, 4000]
+    with torch.no_grad():
+        pieces = [
+            selective_scan(
+                **{k: v[:, a:b] if v.dim() == 3 else v for k, v in inputs.items()},
+                state=state,
+            )
+            for a, b in zip(bounds[:-1], bounds[1:])
+        ]
+    assert rel_err(torch.cat(pieces, dim=1), ref) < TOL
+
+
+def test_selective_scan_extreme_values(scan_impl):
+    """Huge steps and gates saturate (decay 0, silu 0 or identity), never NaN."""
+    gen = torch.Generator().manual_seed(2)
+    inputs = mamba_inputs(gen, 2, 20, 8, 4)
+    inputs["delta"][:, 5] = 1e4
+    inputs["z"][:, ::2] = 1e3
+    inputs["z"][:, 1::2] = -1e3
+    ref = mamba_reference(**inputs)
+    with torch.no_grad():
+        y = selective_scan(**inputs)
+    assert torch.isfinite(y).all()
+    assert rel_err(y, ref) < TOL
+
+
+def test_selective_scan_bias_and_softplus(scan_impl):
+    """``delta_bias`` and ``delta_softplus`` (fused in the kernel) over all regimes."""
+    gen = torch.Generator().manual_seed(4)
+    inputs = mamba_inputs(gen, 2, 40, 24, 8)
+    raw = torch.randn(2, 40, 24, generator=gen) * 4
+    raw[:, :4] = torch.tensor([-100.0, -30.0, 25.0, 60.0])[:, None]
+    bias = torch.randn(24, generator=gen)
+    expected = mamba_reference(**{**inputs, "delta": F.softplus(raw.double() + bias)})
+    with torch.no_grad():
+        y = selective_scan(
+            **{**inputs, "delta": raw}, delta_bias=bias, delta_softplus=True
+        )
+    assert rel_err(y, expected) < TOL
+
+
+@pytest.mark.parametrize("name", ["u", "delta", "B", "z"])
+def test_selective_scan_propagates_nan(name, scan_impl):
+    """A NaN in the input shows in the output; it is never clamped away."""
+    inputs = mamba_inputs(torch.Generator().manual_seed(5), 1, 6, 8, 4)
+    inputs[name][0, 2] = torch.nan
+    with torch.no_grad():
+        y = selective_scan(**inputs)
+    assert y[0, 2].isnan().any()
+
+
+def test_selective_scan_from_several_threads(scan_impl):
+    """Concurrent calls (e.g. a threaded web server) give the sequential results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = [
+        mamba_inputs(torch.Generator().manual_seed(i), 2, 64, 40, 8) for i in range(6)
+    ]
+    with torch.no_grad():
+        expected = [selective_scan(**inputs) for inputs in cases]
+        with ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(lambda kw: selective_scan(**kw), cases))
+    for got, want in zip(results, expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_state_needs_inference_mode():
+    inputs = mamba_inputs(torch.Generator().manual_seed(3), 1, 4, 8, 4)
+    inputs["u"].requires_grad_(True)
+    with pytest.raises(ValueError, match="inference only"):
+        selective_scan(**inputs, state=torch.zeros(1, 4, 8))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_mamba_pieces_match_whole_sequence(reverse, scan_impl, monkeypatch):
+    """Inference in pieces (conv history and state carried) equals one pass."""
+    torch.manual_seed(0)
+    layer = Mamba(12, d_state=4, d_conv=4, expand=2)
+    x = torch.randn(3, 50, 12)
+    whole = layer(x.flip(1)).flip(1) if reverse else layer(x)  # autograd: one pass
+    monkeypatch.setattr(mamba, "PIECE_TOKENS", 3 * 7)  # pieces of 7 steps
+    with torch.no_grad():
+        pieces = layer(x, reverse=reverse)
+        monkeypatch.setattr(mamba, "PIECE_TOKENS", 3 * 2)  # shorter than d_conv
+        short = layer(x, reverse=reverse)
+    assert rel_err(pieces, whole.detach().double()) < TOL
+    assert rel_err(short, whole.detach().double()) < TOL
 
 
 @cache

@@ -1,5 +1,6 @@
 """LuMamba: LUNA channel unification followed by bidirectional Mamba blocks."""
 
+import torch
 from torch import nn
 
 from .decoder import N_CHANNEL_NAMES, ChannelEmbedding, ReconstructionDecoder
@@ -42,8 +43,9 @@ class BiMamba(nn.Module):
 
     def forward(self, x):
         """(B, L, D) -> (B, L, D)."""
-        rev = self.mamba_rev(x.flip(1)).flip(1)
-        return self.mamba_fwd(x) + rev
+        out = self.mamba_fwd(x)
+        rev = self.mamba_rev(x, reverse=True)
+        return out.add_(rev) if not torch.is_grad_enabled() else out + rev
 
 
 class LuMamba(ChannelUnifiedModel):

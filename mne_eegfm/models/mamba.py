@@ -8,8 +8,13 @@ from torch import nn
 
 from .scan import selective_scan
 
+#: Tokens (batch x time) per piece when inference walks a long sequence in
+#: pieces: the temporaries of a piece stay a few MB, so they are reused by the
+#: allocator instead of being mapped (and page-faulted) afresh.
+PIECE_TOKENS = 2048
 
-def causal_depthwise_conv(x, weight, bias):
+
+def causal_depthwise_conv(x, weight, bias, history=None):
     """Causal depthwise 1-D convolution over time.
 
     Parameters
@@ -20,6 +25,8 @@ def causal_depthwise_conv(x, weight, bias):
         Depthwise kernels (``nn.Conv1d`` layout).
     bias : torch.Tensor, shape (channels,) | None
         Bias.
+    history : torch.Tensor, shape (batch, kernel - 1, channels) | None
+        The inputs just before ``x`` (None: zeros, the start of a sequence).
 
     Returns
     -------
@@ -28,7 +35,10 @@ def causal_depthwise_conv(x, weight, bias):
     """
     kernel, length = weight.shape[-1], x.shape[1]
     taps = weight[:, 0].t().contiguous()  # (kernel, channels)
-    padded = F.pad(x, (0, 0, kernel - 1, 0))
+    if history is None:
+        padded = F.pad(x, (0, 0, kernel - 1, 0))
+    else:
+        padded = torch.cat([history, x], dim=1)
     last = padded[:, kernel - 1 :]
     y = (
         torch.mul(last, taps[-1])
@@ -151,7 +161,7 @@ class Mamba(nn.Module):
         self.D._no_weight_decay = True
         self.out_proj = nn.Linear(d_inner, d_model, bias=bias, **factory)
 
-    def forward(self, hidden_states, inference_params=None):
+    def forward(self, hidden_states, inference_params=None, reverse=False):
         """Apply the block.
 
         Parameters
@@ -160,6 +170,9 @@ class Mamba(nn.Module):
             Input sequence.
         inference_params : None
             Step-by-step decoding is not supported; must be None.
+        reverse : bool
+            Run over the time-reversed sequence (output in the original
+            order), as the backward half of a bidirectional block.
 
         Returns
         -------
@@ -168,22 +181,92 @@ class Mamba(nn.Module):
         """
         if inference_params is not None:
             raise NotImplementedError("step-by-step decoding is not supported")
-        x, z = self.in_proj(hidden_states).chunk(2, dim=-1)
-        x = causal_depthwise_conv(x, self.conv1d.weight, self.conv1d.bias)
+        batch, length = hidden_states.shape[:2]
+        piece = max(1, PIECE_TOKENS // max(batch, 1))
+        if (
+            torch.is_grad_enabled()
+            or hidden_states.device.type != "cpu"
+            or length <= piece
+        ):
+            x = hidden_states.flip(1) if reverse else hidden_states
+            out = self.mix(x)[0]
+            return out.flip(1) if reverse else out
+        return self._forward_pieces(hidden_states, piece, reverse)
+
+    def _forward_pieces(self, hidden_states, piece, reverse):
+        """Inference over consecutive pieces of time, carrying the states."""
+        length = hidden_states.shape[1]
+        out = torch.empty_like(hidden_states)
+        starts = range(0, length, piece)
+        carry = None
+        for start in reversed(starts) if reverse else starts:
+            part = slice(start, min(start + piece, length))
+            x = hidden_states[:, part]
+            x = x.flip(1) if reverse else x
+            y, carry = self.mix(x, carry)
+            out[:, part] = y.flip(1) if reverse else y
+        return out
+
+    def mix(self, hidden_states, carry=None):
+        """The block's computation, continuing from an optional carry.
+
+        Parameters
+        ----------
+        hidden_states : torch.Tensor, shape (batch, length, d_model)
+            Input (a piece of a sequence).
+        carry : tuple of torch.Tensor | None
+            ``(conv_history, ssm_state)`` returned for the previous piece;
+            None at the start of a sequence. Inference only.
+
+        Returns
+        -------
+        out : torch.Tensor, shape (batch, length, d_model)
+            Output of the piece.
+        carry : tuple of torch.Tensor | None
+            Carry into the next piece (None under autograd or on CUDA).
+        """
+        d_inner, weight, bias = self.d_inner, self.in_proj.weight, self.in_proj.bias
+        # Two products instead of a split one: x and z come out contiguous.
+        x = F.linear(
+            hidden_states, weight[:d_inner], None if bias is None else bias[:d_inner]
+        )
+        z = F.linear(
+            hidden_states, weight[d_inner:], None if bias is None else bias[d_inner:]
+        )
+        history, state = (None, None) if carry is None else carry
+        x_in = x
+        x = causal_depthwise_conv(x, self.conv1d.weight, self.conv1d.bias, history)
         x = F.silu(x, inplace=True)
         dt, B, C = self.x_proj(x).split(
             [self.dt_rank, self.d_state, self.d_state], dim=-1
         )
         delta = F.linear(dt, self.dt_proj.weight)
+        stateful = not torch.is_grad_enabled() and x.device.type == "cpu"
+        if stateful and state is None:
+            state = x.new_zeros(x.shape[0], self.d_state, d_inner, dtype=torch.float32)
         y = selective_scan(
             x,
             delta,
             -torch.exp(self.A_log.float()),
-            B,
-            C,
+            B.contiguous(),
+            C.contiguous(),
             D=self.D,
             z=z,
             delta_bias=self.dt_proj.bias,
             delta_softplus=True,
+            state=state,
         )
-        return self.out_proj(y.to(hidden_states.dtype))
+        out = self.out_proj(y.to(hidden_states.dtype))
+        if not stateful:
+            return out, None
+        history = _last_inputs(history, x_in, self.d_conv - 1)
+        return out, (history, state)
+
+
+def _last_inputs(history, x, n):
+    """The last ``n`` time steps of ``history`` followed by ``x``."""
+    if x.shape[1] < n and history is not None:
+        x = torch.cat([history, x], dim=1)
+    if x.shape[1] < n:
+        x = F.pad(x, (0, 0, n - x.shape[1], 0))
+    return x[:, x.shape[1] - n :].clone()

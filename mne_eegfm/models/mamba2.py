@@ -207,7 +207,7 @@ class Mamba2(nn.Module):
             )
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **factory)
 
-    def forward(self, u, inference_params=None):
+    def forward(self, u, inference_params=None, reverse=False):
         """Apply the block.
 
         Parameters
@@ -216,6 +216,9 @@ class Mamba2(nn.Module):
             Input sequence.
         inference_params : None
             Step-by-step decoding is not supported; must be None.
+        reverse : bool
+            Run over the time-reversed sequence (output in the original
+            order), as the backward half of a bidirectional block.
 
         Returns
         -------
@@ -224,6 +227,8 @@ class Mamba2(nn.Module):
         """
         if inference_params is not None:
             raise NotImplementedError("step-by-step decoding is not supported")
+        if reverse:
+            return self(u.flip(1)).flip(1)
         zxbcdt = self.in_proj(u)
         d_mlp = (
             zxbcdt.shape[-1]

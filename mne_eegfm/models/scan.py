@@ -6,7 +6,10 @@ state ``n``::
     h[t] = exp(delta[t, d] * A[d, n]) * h[t - 1] + delta[t, d] * B[t, n] * u[t, d]
     y[t, d] = sum_n C[t, n] * h[t, n, d] + D[d] * u[t, d]
 
-The CPU path walks time with a handful of in-place operations on one
+At inference on CPU in float32, the fused numba kernel of :mod:`.scan_kernel`
+runs the whole recurrence (with the ``D`` skip and the gate) in one pass. Its
+pure-PyTorch fallback, used when numba is missing and for float64, walks
+time with a handful of in-place operations on one
 ``(batch, d_state, d_inner)`` state that stays in cache, so the
 ``(batch, length, d_inner, d_state)`` tensor is never materialised. When the
 batch is too small to fill the cores (one long recording), the sequence is cut
@@ -32,6 +35,8 @@ from functools import cache
 import torch
 import torch.nn.functional as F
 
+from .scan_kernel import fused_scan
+
 #: Number of state values updated per step that keeps the cores busy while the
 #: state (plus one temporary) still fits in the L2 caches.
 TARGET_STATE_SIZE = 2**18
@@ -50,7 +55,16 @@ def _mamba_ssm_scan():
 
 
 def selective_scan(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False
+    u,
+    delta,
+    A,
+    B,
+    C,
+    D=None,
+    z=None,
+    delta_bias=None,
+    delta_softplus=False,
+    state=None,
 ):
     """Run the Mamba (v1) selective scan in float32.
 
@@ -74,13 +88,18 @@ def selective_scan(
         Added to ``delta`` before the softplus.
     delta_softplus : bool
         Apply softplus to ``delta``.
+    state : torch.Tensor, shape (batch, d_state, d_inner) | None
+        Inference only (no autograd, CPU): the state before the first step,
+        contiguous and in the scan's dtype, overwritten with the state after
+        the last step, so a long sequence can be scanned in consecutive
+        pieces. None starts from zero.
 
     Returns
     -------
     y : torch.Tensor, shape (batch, length, d_inner)
         Output in float32 (float64 for float64 inputs).
     """
-    fused = _mamba_ssm_scan() if u.is_cuda else None
+    fused = _mamba_ssm_scan() if u.is_cuda and state is None else None
     if fused is not None:
         y = fused(
             *(t.transpose(1, 2) for t in (u, delta)),
@@ -94,21 +113,32 @@ def selective_scan(
         return y.transpose(1, 2).float()
     dtype = torch.promote_types(u.dtype, torch.float32)
     u, delta, A, B, C = (t.to(dtype) for t in (u, delta, A, B, C))
+    At = A.t().contiguous()
+    inputs = (u, delta, A, B, C, D, z, delta_bias)
+    grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in inputs
+    )
+    if grad and state is not None:
+        raise ValueError("state is for inference only (under torch.no_grad())")
+    if not grad and dtype == torch.float32 and u.device.type == "cpu":
+        if state is None:
+            state = u.new_zeros(u.shape[0], *At.shape)
+        y = fused_scan(u, delta, At, B, C, D, z, state, delta_bias, delta_softplus)
+        if y is not None:
+            return y
     if delta_bias is not None:
         delta = delta + delta_bias.to(dtype)
     if delta_softplus:
         delta = F.softplus(delta)
-    du = delta * u
-    At = A.t().contiguous()
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (delta, At, B, C, du)):
-        y = _ScanFunction.apply(delta, At, B, C, du)
+    if grad:
+        y = _ScanFunction.apply(delta, At, B, C, delta * u)
         if D is not None:
             y = torch.addcmul(y, u, D.to(dtype))
         if z is not None:
             y = y * F.silu(z.to(dtype))
         return y
     # No autograd: finish in place on the scan's own output buffer.
-    y = scan_segments(delta, At, B, C, du)
+    y = scan_segments(delta, At, B, C, delta * u, state=state)
     if D is not None:
         y.addcmul_(u, D.to(dtype))
     if z is not None:
@@ -116,8 +146,8 @@ def selective_scan(
     return y
 
 
-def scan_loop(delta, At, B, C, du, states=None):
-    """Sequential scan from a zero state, in place on one cached state.
+def scan_loop(delta, At, B, C, du, states=None, h=None):
+    """Sequential scan, in place on one cached state.
 
     Parameters
     ----------
@@ -129,6 +159,8 @@ def scan_loop(delta, At, B, C, du, states=None):
         Input and output projections.
     states : torch.Tensor, shape (length, batch, d_state, d_inner) | None
         If given, filled with the state after every step (for the backward).
+    h : torch.Tensor, shape (batch, d_state, d_inner) | None
+        Initial state, updated in place (without ``states``); None is zero.
 
     Returns
     -------
@@ -138,7 +170,8 @@ def scan_loop(delta, At, B, C, du, states=None):
         Final state.
     """
     batch, length, d_inner = delta.shape
-    h = delta.new_zeros(batch, At.shape[0], d_inner)
+    if h is None:
+        h = delta.new_zeros(batch, At.shape[0], d_inner)
     decay = torch.empty_like(h)
     y = delta.new_empty(length, batch, 1, d_inner)
     for t in range(length):
@@ -174,7 +207,7 @@ def _n_segments(batch, length, state_size):
     return wanted
 
 
-def scan_segments(delta, At, B, C, du, n_segments=None):
+def scan_segments(delta, At, B, C, du, n_segments=None, state=None):
     """Scan without autograd, in segments side by side when the batch is small.
 
     Parameters
@@ -187,6 +220,8 @@ def scan_segments(delta, At, B, C, du, n_segments=None):
         Input and output projections.
     n_segments : int | None
         Number of segments per sequence; None picks it from the sizes.
+    state : torch.Tensor, shape (batch, d_state, d_inner) | None
+        Initial state, overwritten with the final state; None is zero.
 
     Returns
     -------
@@ -198,7 +233,7 @@ def scan_segments(delta, At, B, C, du, n_segments=None):
     if n_segments is None:
         n_segments = _n_segments(batch, length, At.numel())
     if n_segments == 1:
-        return scan_loop(delta, At, B, C, du)[0].transpose(0, 1)
+        return scan_loop(delta, At, B, C, du, h=state)[0].transpose(0, 1)
     seg_len = -(-length // n_segments)
     pad = n_segments * seg_len - length
 
@@ -215,9 +250,14 @@ def scan_segments(delta, At, B, C, du, n_segments=None):
     h_end = h_end.view(batch, n_segments, *h_end.shape[1:])
     total = total.view_as(h_end)
     h0 = torch.zeros_like(h_end)
+    if state is not None:
+        h0[:, 0] = state
     for k in range(1, n_segments):
         torch.addcmul(h_end[:, k - 1], total[:, k - 1], h0[:, k - 1], out=h0[:, k])
-    _add_initial_state(y, delta_s, At, C_s, h0.flatten(0, 1))
+    # Decays each segment's initial state in place to its end.
+    _add_initial_state(y, delta_s, At, C_s, h0.view(-1, *h0.shape[2:]))
+    if state is not None:
+        torch.add(h_end[:, -1], h0[:, -1], out=state)
     y = y.transpose(0, 1).reshape(batch, n_segments * seg_len, d_inner)
     return y[:, :length]
 
