@@ -36,12 +36,14 @@ def worker(name, seconds, repeats, threads):
     """Encode one recording; print time, peak RSS and baseline RSS as JSON."""
     import torch
 
-    from mne_eegfm.models import create_model
+    from mne_eegfm.models import create_model, scan
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = create_model(name).eval()
     positions = torch.randn(N_CHANNELS, 3) * 0.05
+    if "mamba" in name:  # warm-up: the first long scan would load it (~0.6 s)
+        scan.load_kernel()
     with torch.inference_mode():
         model.encode(torch.randn(1, N_CHANNELS, 5 * SFREQ), positions)  # warm-up
         x = torch.randn(1, N_CHANNELS, int(seconds * SFREQ))

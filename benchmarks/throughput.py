@@ -5,17 +5,24 @@ of EEG processed per second of compute for each model (best of ``--repeats``
 runs: the CPU may be shared, so the minimum time is the least disturbed one),
 the split between the front end (patch embedding + channel unification) and
 the temporal encoder, achieved GFLOP/s and the measured float32 matmul peak.
+LuMamba is measured twice: with the pure-PyTorch in-place scan loop (what a
+fresh process runs on short windows) and with the fused numba kernel (what it
+runs once the kernel is loaded; see ``mne_eegfm.models.scan.load_kernel``).
+
+``--sweep 10 40 160 640`` adds the ratio against window length, with the same
+seconds of EEG per batch (LUNA's attention is quadratic in the window).
 
 Run: ``python benchmarks/throughput.py [--repeats 5] [--threads 2]``
 """
 
 import argparse
+import math
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mne_eegfm.models import create_model
+from mne_eegfm.models import create_model, scan
 
 SFREQ = 256
 N_CHANNELS = 22
@@ -52,6 +59,15 @@ def scan_flops(model, n_tokens):
     return total
 
 
+def attention_flops(model, batch, n_patches):
+    """FLOPs of the temporal self-attention (CPU SDPA is not counted).
+
+    ``Q K^T`` and ``A V``: 2 x 2 x S^2 x D per sample and layer.
+    """
+    layers = [m for m in model.modules() if type(m).__name__ == "RotaryAttention"]
+    return sum(4 * batch * n_patches**2 * m.qkv_proj.in_features for m in layers)
+
+
 def measure(name, x, positions, repeats):
     """Time the front end, the temporal encoder and the whole encode call."""
     model = create_model(name).eval()
@@ -66,8 +82,12 @@ def measure(name, x, positions, repeats):
     counter = FlopCounterMode(display=False)
     with counter:
         model.encode(x, positions)
-    n_tokens = x.shape[0] * x.shape[2] // model.patch_size
-    flops = counter.get_total_flops() + scan_flops(model, n_tokens)
+    n_patches = x.shape[2] // model.patch_size
+    flops = (
+        counter.get_total_flops()
+        + scan_flops(model, x.shape[0] * n_patches)
+        + attention_flops(model, x.shape[0], n_patches)
+    )
     n_params = sum(p.numel() for p in model.parameters())
     return {
         "model": name,
@@ -82,28 +102,7 @@ def measure(name, x, positions, repeats):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    n_times = int(args.seconds * SFREQ)
-    x = torch.randn(args.batch, N_CHANNELS, n_times)
-    positions = torch.randn(N_CHANNELS, 3) * 0.05
-    peak = matmul_peak(args.repeats)
-    rows = [
-        measure(name, x, positions, args.repeats)
-        for name in ("lumamba-tiny", "luna-base")
-    ]
-    print(
-        f"batch {args.batch} x {N_CHANNELS} ch x {args.seconds:g} s @ {SFREQ} Hz, "
-        f"float32, {args.threads} threads, best of {args.repeats}"
-    )
-    print(f"float32 matmul peak: {peak:.1f} GFLOP/s")
+def print_table(rows, peak):
     header = (
         f"{'model':<14}{'params':>8}{'front s':>9}{'temporal s':>11}{'total s':>9}"
         f"{'CPU s':>8}"
@@ -117,10 +116,79 @@ def main():
             f"{r['eeg_s_per_s']:>10.0f}"
             f"{r['gflop']:>8.1f}{r['gflops']:>9.1f}{100 * r['gflops'] / peak:>7.0f}%"
         )
-    ratio = rows[0]["eeg_s_per_s"] / rows[1]["eeg_s_per_s"]
-    print(f"throughput ratio lumamba-tiny / luna-base: {ratio:.2f}x (goal >= 2x)")
-    cpu_ratio = rows[1]["cpu_s"] / rows[0]["cpu_s"]
-    print(f"CPU-time ratio luna-base / lumamba-tiny: {cpu_ratio:.2f}x")
+
+
+def sweep(window_lengths, eeg_per_batch, repeats):
+    """Ratio against window length, at a constant amount of EEG per batch."""
+    print(
+        f"\nwindow length sweep ({eeg_per_batch:g} s of EEG per batch, "
+        f"{N_CHANNELS} ch @ {SFREQ} Hz)"
+    )
+    print(
+        f"{'window s':>9}{'batch':>7}{'lumamba EEG s/s':>17}{'luna EEG s/s':>14}"
+        f"{'ratio':>8}"
+    )
+    for seconds in window_lengths:
+        batch = max(1, round(eeg_per_batch / seconds))
+        x = torch.randn(batch, N_CHANNELS, int(seconds * SFREQ))
+        positions = torch.randn(N_CHANNELS, 3) * 0.05
+        mamba, luna = (
+            measure(name, x, positions, repeats)["eeg_s_per_s"]
+            for name in ("lumamba-tiny", "luna-base")
+        )
+        print(
+            f"{seconds:>9g}{batch:>7}{mamba:>17.0f}{luna:>14.0f}{mamba / luna:>7.2f}x"
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--sweep",
+        type=float,
+        nargs="*",
+        metavar="SECONDS",
+        help="also print the ratio for these window lengths (same EEG per batch)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    n_times = int(args.seconds * SFREQ)
+    x = torch.randn(args.batch, N_CHANNELS, n_times)
+    positions = torch.randn(N_CHANNELS, 3) * 0.05
+    peak = matmul_peak(args.repeats)
+    # First the pure-PyTorch in-place loop (the kernel is not loaded yet, and
+    # short scans must not load it), then the fused numba kernel.
+    scan.KERNEL_AFTER_UPDATES = math.inf
+    rows = [measure("lumamba-tiny", x, positions, args.repeats)]
+    rows[0]["model"] = "lumamba (loop)"
+    start = time.perf_counter()
+    kernel = scan.load_kernel() is not None
+    load_s = time.perf_counter() - start
+    if kernel:
+        rows.append(measure("lumamba-tiny", x, positions, args.repeats))
+    rows.append(measure("luna-base", x, positions, args.repeats))
+    print(
+        f"batch {args.batch} x {N_CHANNELS} ch x {args.seconds:g} s @ {SFREQ} Hz, "
+        f"float32, {args.threads} threads, best of {args.repeats}"
+    )
+    print(f"float32 matmul peak: {peak:.1f} GFLOP/s")
+    print_table(rows, peak)
+    if kernel:
+        print(f"loading numba and the fused scan kernel: {load_s:.2f} s (per process)")
+    for row in rows[:-1]:
+        ratio = row["eeg_s_per_s"] / rows[-1]["eeg_s_per_s"]
+        cpu_ratio = rows[-1]["cpu_s"] / row["cpu_s"]
+        print(
+            f"throughput ratio {row['model']} / luna-base: {ratio:.2f}x "
+            f"(goal >= 2x); CPU-time ratio {cpu_ratio:.2f}x"
+        )
+    if args.sweep:
+        sweep(args.sweep, args.batch * args.seconds, args.repeats)
 
 
 if __name__ == "__main__":

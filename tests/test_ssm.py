@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mne_eegfm.models import Mamba, Mamba2, mamba, scan, scan_kernel
+from mne_eegfm.models import Mamba, Mamba2, mamba, scan
 from mne_eegfm.models.scan import (
     _ScanFunction,
     chunk_scan,
@@ -71,10 +71,10 @@ SHAPES = [(2, 1, 8, 4), (3, 7, 16, 5), (4, 32, 24, 16), (1, 4000, 16, 16)]
 @pytest.fixture(params=["kernel", "torch"])
 def scan_impl(request, monkeypatch):
     """Run inference scans with the numba kernel or the pure-PyTorch loop."""
-    if request.param == "kernel" and scan_kernel.numba is None:
+    kernel = scan.load_kernel() if request.param == "kernel" else None
+    if request.param == "kernel" and kernel is None:
         pytest.skip("numba is not installed: the fused kernel is unavailable")
-    if request.param == "torch":
-        monkeypatch.setattr(scan, "fused_scan", lambda *args: None)
+    monkeypatch.setattr(scan, "_pick_kernel", lambda length, updates: kernel)
     return request.param
 
 
@@ -90,6 +90,27 @@ def test_selective_scan_matches_recurrence(batch, length, d_inner, d_state, scan
     y = selective_scan(**inputs)
     assert y.requires_grad
     assert rel_err(y.detach(), ref) < TOL
+
+
+def test_kernel_policy(monkeypatch):
+    """A long sequence, or enough short ones, load the kernel; then all use it."""
+    kernel = scan.load_kernel()
+    if kernel is None:
+        pytest.skip("numba is not installed: the fused kernel is unavailable")
+    assert scan._pick_kernel(1, 1) is kernel  # loaded above
+    monkeypatch.setattr(scan, "_loop_updates", 0)
+    scan.load_kernel.cache_clear()
+    try:
+        assert scan._pick_kernel(scan.KERNEL_MIN_LENGTH - 1, 10**8) is None
+        assert scan._pick_kernel(scan.KERNEL_MIN_LENGTH, 1) is kernel
+        scan.load_kernel.cache_clear()
+        monkeypatch.setattr(scan, "_loop_updates", 0)
+        for _ in range(10):  # 10 x 1e8 updates
+            assert scan._pick_kernel(64, 10**8) is None
+        assert scan._pick_kernel(64, 1) is kernel
+        assert scan._pick_kernel(1, 1) is kernel
+    finally:
+        scan.load_kernel()
 
 
 @pytest.mark.parametrize("cuts", [(1,), (3, 4), (100, 2000, 2001)])
@@ -186,6 +207,9 @@ def test_mamba_pieces_match_whole_sequence(reverse, scan_impl, monkeypatch):
         short = layer(x, reverse=reverse)
     assert rel_err(pieces, whole.detach().double()) < TOL
     assert rel_err(short, whole.detach().double()) < TOL
+    with torch.no_grad():  # float64 layers carry a float64 state
+        double = layer.double()(x.double(), reverse=reverse)
+    assert rel_err(double, whole.detach().double()) < TOL
 
 
 @cache

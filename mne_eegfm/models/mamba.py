@@ -243,7 +243,8 @@ class Mamba(nn.Module):
         delta = F.linear(dt, self.dt_proj.weight)
         stateful = not torch.is_grad_enabled() and x.device.type == "cpu"
         if stateful and state is None:
-            state = x.new_zeros(x.shape[0], self.d_state, d_inner, dtype=torch.float32)
+            dtype = torch.promote_types(x.dtype, torch.float32)  # the scan's
+            state = x.new_zeros(x.shape[0], self.d_state, d_inner, dtype=dtype)
         y = selective_scan(
             x,
             delta,

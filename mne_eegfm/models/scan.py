@@ -35,13 +35,61 @@ from functools import cache
 import torch
 import torch.nn.functional as F
 
-from .scan_kernel import fused_scan
-
 #: Number of state values updated per step that keeps the cores busy while the
 #: state (plus one temporary) still fits in the L2 caches.
 TARGET_STATE_SIZE = 2**18
 #: Shortest segment worth scanning separately.
 MIN_SEGMENT_LENGTH = 64
+
+
+#: Loading the fused numba kernel costs about 0.6 s per process (plus a few
+#: seconds to compile it the very first time), so the in-place loop runs short
+#: scans until the kernel pays for itself: a sequence at least this long loads
+#: it at once...
+KERNEL_MIN_LENGTH = 256
+#: ...and so do short scans once this many state updates (batch x length x
+#: d_inner x d_state) were run by the loop, about what it loses to the kernel
+#: in the kernel's loading time (0.5 ns per update). E.g. two hours of 10-s
+#: windows at 128 Hz through LuMamba-Tiny.
+KERNEL_AFTER_UPDATES = 1e9
+_loop_updates = 0  # state updates run by the loop in this process
+
+
+@cache
+def load_kernel():
+    """Load the fused CPU scan kernel now.
+
+    Afterwards every float32 CPU scan at inference uses it. Long sequences
+    (``KERNEL_MIN_LENGTH`` steps or more) load it by themselves; call this
+    before scanning many short windows in one process.
+
+    Returns
+    -------
+    fused_scan : callable | None
+        The kernel's entry point, or None when numba is not installed (the
+        pure-PyTorch loop is then used, with the same results).
+    """
+    try:
+        from .scan_kernel import fused_scan
+    except ImportError:  # numba missing: the pure-PyTorch loop takes over
+        return None
+    # Compile it (or load it from numba's disk cache) now, on a tiny scan.
+    tiny = torch.ones(1, 1, 1)
+    fused_scan(tiny, tiny, -tiny[0], tiny, tiny, None, None, torch.zeros(1, 1, 1))
+    return fused_scan
+
+
+def _pick_kernel(length, updates):
+    """The fused kernel for a scan of ``length`` steps, or None for the loop."""
+    global _loop_updates
+    if (
+        length >= KERNEL_MIN_LENGTH
+        or _loop_updates >= KERNEL_AFTER_UPDATES
+        or load_kernel.cache_info().currsize
+    ):
+        return load_kernel()
+    _loop_updates += updates
+    return None
 
 
 @cache
@@ -120,12 +168,13 @@ def selective_scan(
     )
     if grad and state is not None:
         raise ValueError("state is for inference only (under torch.no_grad())")
+    fused = None
     if not grad and dtype == torch.float32 and u.device.type == "cpu":
+        fused = _pick_kernel(u.shape[1], u.numel() * At.shape[0])
+    if fused is not None:
         if state is None:
             state = u.new_zeros(u.shape[0], *At.shape)
-        y = fused_scan(u, delta, At, B, C, D, z, state, delta_bias, delta_softplus)
-        if y is not None:
-            return y
+        return fused(u, delta, At, B, C, D, z, state, delta_bias, delta_softplus)
     if delta_bias is not None:
         delta = delta + delta_bias.to(dtype)
     if delta_softplus:

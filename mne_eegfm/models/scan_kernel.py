@@ -8,21 +8,19 @@ every input is read once. The exponential is evaluated in the loop with a
 range reduction and a Taylor polynomial (relative error below 2e-7), which the
 compiler vectorises; ``math.exp`` would be a scalar library call.
 
-numba installs from PyPI with wheels (no compiler needed). Without it,
-:func:`fused_scan` returns None and :mod:`.scan` runs its pure-PyTorch loop.
-The kernel is compiled on first use and cached on disk by numba.
+numba installs from PyPI with wheels (no compiler needed). This module needs
+it; :mod:`.scan` imports it on the first scan and falls back to its
+pure-PyTorch loop when numba is missing. The kernel is compiled on first use
+(a few seconds, once: numba caches it on disk); loading numba and the cached
+kernel then costs about half a second per process.
 """
 
 import math
 import threading
 
+import numba
 import numpy as np
 import torch
-
-try:
-    import numba
-except ImportError:  # the pure-PyTorch scan takes over
-    numba = None
 
 #: Inner channels per task: one task's state (16 x 64 floats) stays in L1.
 BLOCK = 64
@@ -45,84 +43,87 @@ _EXP_MIN, _EXP_MAX = -87.0, 88.0
 _ATANH = tuple(1.0 / k for k in range(13, 0, -2))
 
 
-if numba is not None:
-    f32 = numba.float32
+f32 = numba.float32
 
-    @numba.njit(inline="always", fastmath=_FASTMATH)
-    def _exp_parts(x):
-        """exp(x) = poly * 2**k: return ``poly`` and the float32 bits of 2**k."""
-        # Written so that NaN passes through (min/max would clamp it).
-        x = f32(_EXP_MIN) if x < f32(_EXP_MIN) else x
-        x = f32(_EXP_MAX) if x > f32(_EXP_MAX) else x
-        k = np.floor(x * f32(_LOG2E) + f32(0.5))
-        r = x - k * f32(_LN2_HI) - k * f32(_LN2_LO)
-        p = f32(_C7)
-        p = p * r + f32(_C6)
-        p = p * r + f32(_C5)
-        p = p * r + f32(_C4)
-        p = p * r + f32(_C3)
-        p = p * r + f32(_C2)
-        p = (p * r) * r + r + f32(1.0)
-        return p, (np.int32(k) + np.int32(127)) << np.int32(23)
 
-    @numba.njit(inline="always", fastmath=_FASTMATH)
-    def _log1p_unit(w):
-        """log(1 + w) for 0 <= w <= 1."""
-        s = w / (f32(2.0) + w)
-        s2 = s * s
-        p = f32(_ATANH[0])
-        for c in _ATANH[1:]:
-            p = p * s2 + f32(c)
-        return f32(2.0) * s * p
+@numba.njit(inline="always", fastmath=_FASTMATH)
+def _exp_parts(x):
+    """exp(x) = poly * 2**k: return ``poly`` and the float32 bits of 2**k."""
+    # Written so that NaN passes through (min/max would clamp it).
+    x = f32(_EXP_MIN) if x < f32(_EXP_MIN) else x
+    x = f32(_EXP_MAX) if x > f32(_EXP_MAX) else x
+    k = np.floor(x * f32(_LOG2E) + f32(0.5))
+    r = x - k * f32(_LN2_HI) - k * f32(_LN2_LO)
+    p = f32(_C7)
+    p = p * r + f32(_C6)
+    p = p * r + f32(_C5)
+    p = p * r + f32(_C4)
+    p = p * r + f32(_C3)
+    p = p * r + f32(_C2)
+    p = (p * r) * r + r + f32(1.0)
+    return p, (np.int32(k) + np.int32(127)) << np.int32(23)
 
-    @numba.njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
-    def _scan_kernel(u, delta, bias, softplus, At, B, C, D, z, h, y):
-        batch, length, d_inner = u.shape
-        d_state = At.shape[0]
-        n_blocks = -(-d_inner // BLOCK)
-        gate = z.shape[0] > 0
-        for task in numba.prange(batch * n_blocks):
-            b = task // n_blocks
-            d0 = (task % n_blocks) * BLOCK
-            width = min(BLOCK, d_inner - d0)
-            # Local buffers padded to BLOCK with zeros, so the hot loop has a
-            # fixed trip count; padded lanes keep a zero state.
-            state = np.zeros((d_state, BLOCK), np.float32)
-            state[:, :width] = h[b, :, d0 : d0 + width]
-            a = np.zeros((d_state, BLOCK), np.float32)
-            a[:, :width] = At[:, d0 : d0 + width]
-            dt = np.zeros(BLOCK, np.float32)
-            du = np.zeros(BLOCK, np.float32)
-            acc = np.zeros(BLOCK, np.float32)
-            bits = np.empty(BLOCK, np.int32)
-            scale = bits.view(np.float32)
-            for t in range(length):
+
+@numba.njit(inline="always", fastmath=_FASTMATH)
+def _log1p_unit(w):
+    """log(1 + w) for 0 <= w <= 1."""
+    s = w / (f32(2.0) + w)
+    s2 = s * s
+    p = f32(_ATANH[0])
+    for c in _ATANH[1:]:
+        p = p * s2 + f32(c)
+    return f32(2.0) * s * p
+
+
+@numba.njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _scan_kernel(u, delta, bias, softplus, At, B, C, D, z, h, y):
+    """Scan in place: ``h`` from the initial to the final state, ``y`` the output."""
+    batch, length, d_inner = u.shape
+    d_state = At.shape[0]
+    n_blocks = -(-d_inner // BLOCK)
+    gate = z.shape[0] > 0
+    for task in numba.prange(batch * n_blocks):
+        b = task // n_blocks
+        d0 = (task % n_blocks) * BLOCK
+        width = min(BLOCK, d_inner - d0)
+        # Local buffers padded to BLOCK with zeros, so the hot loop has a
+        # fixed trip count; padded lanes keep a zero state.
+        state = np.zeros((d_state, BLOCK), np.float32)
+        state[:, :width] = h[b, :, d0 : d0 + width]
+        a = np.zeros((d_state, BLOCK), np.float32)
+        a[:, :width] = At[:, d0 : d0 + width]
+        dt = np.zeros(BLOCK, np.float32)
+        du = np.zeros(BLOCK, np.float32)
+        acc = np.zeros(BLOCK, np.float32)
+        bits = np.empty(BLOCK, np.int32)
+        scale = bits.view(np.float32)
+        for t in range(length):
+            for j in range(width):
+                v = delta[b, t, d0 + j] + bias[d0 + j]
+                if softplus:  # max(v, 0) + log(1 + exp(-|v|))
+                    p, bits[j] = _exp_parts(-abs(v))
+                    v = max(v, f32(0.0)) + _log1p_unit(p * scale[j])
+                dt[j] = v
+                du[j] = v * u[b, t, d0 + j]
+                acc[j] = D[d0 + j] * u[b, t, d0 + j]
+            for n in range(d_state):
+                bn, cn = B[b, t, n], C[b, t, n]
+                an, hn = a[n], state[n]
+                for j in range(BLOCK):
+                    p, bits[j] = _exp_parts(dt[j] * an[j])
+                    hv = p * scale[j] * hn[j] + bn * du[j]
+                    hn[j] = hv
+                    acc[j] += cn * hv
+            if gate:
                 for j in range(width):
-                    v = delta[b, t, d0 + j] + bias[d0 + j]
-                    if softplus:  # max(v, 0) + log(1 + exp(-|v|))
-                        p, bits[j] = _exp_parts(-abs(v))
-                        v = max(v, f32(0.0)) + _log1p_unit(p * scale[j])
-                    dt[j] = v
-                    du[j] = v * u[b, t, d0 + j]
-                    acc[j] = D[d0 + j] * u[b, t, d0 + j]
-                for n in range(d_state):
-                    bn, cn = B[b, t, n], C[b, t, n]
-                    an, hn = a[n], state[n]
-                    for j in range(BLOCK):
-                        p, bits[j] = _exp_parts(dt[j] * an[j])
-                        hv = p * scale[j] * hn[j] + bn * du[j]
-                        hn[j] = hv
-                        acc[j] += cn * hv
-                if gate:
-                    for j in range(width):
-                        p, bits[j] = _exp_parts(-z[b, t, d0 + j])
-                        acc[j] *= z[b, t, d0 + j] / (f32(1.0) + p * scale[j])
-                y[b, t, d0 : d0 + width] = acc[:width]
-            h[b, :, d0 : d0 + width] = state[:, :width]
+                    p, bits[j] = _exp_parts(-z[b, t, d0 + j])
+                    acc[j] *= z[b, t, d0 + j] / (f32(1.0) + p * scale[j])
+            y[b, t, d0 : d0 + width] = acc[:width]
+        h[b, :, d0 : d0 + width] = state[:, :width]
 
 
 def fused_scan(u, delta, At, B, C, D, z, state, delta_bias=None, delta_softplus=False):
-    """Run the fused scan kernel, or return None when numba is missing.
+    """Run the fused scan kernel.
 
     Inference only (no autograd), float32 CPU tensors.
 
@@ -147,12 +148,10 @@ def fused_scan(u, delta, At, B, C, D, z, state, delta_bias=None, delta_softplus=
 
     Returns
     -------
-    y : torch.Tensor, shape (batch, length, d_inner) | None
-        Output, or None without numba.
+    y : torch.Tensor, shape (batch, length, d_inner)
+        Output.
     """
-    if numba is None:
-        return None
-    y = torch.empty_like(u)
+    y = torch.empty(u.shape, dtype=torch.float32)
     if D is None:
         D = u.new_zeros(u.shape[-1])
     if delta_bias is None:
