@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from mne_eegfm import report  # noqa: E402
+from mne_eegfm import get_positions, report  # noqa: E402
 
 CH_NAMES = ["Fp1", "Fp2", "C3", "C4", "O1", "O2"]
 
@@ -55,8 +55,7 @@ def test_plot_timeline_and_topomaps(raw, rng):
     heights = np.array([p.get_height() for p in ax_p.patches]).reshape(2, 80)
     np.testing.assert_allclose(heights.sum(axis=0), 1.0)
     plt.close(fig)
-    montage = mne.channels.make_standard_montage("standard_1020")
-    positions = np.array([montage.get_positions()["ch_pos"][ch] for ch in CH_NAMES])
+    positions = get_positions(raw.info)[2]
     attention = rng.dirichlet(np.ones(len(CH_NAMES)), size=3)
     fig = report.plot_attention_topomaps(attention, CH_NAMES, positions)
     assert [ax.get_title() for ax in fig.axes[:3]] == ["query 1", "query 2", "query 3"]
@@ -65,8 +64,7 @@ def test_plot_timeline_and_topomaps(raw, rng):
 
 def test_write_report(raw, rng, tmp_path):
     fname = tmp_path / "sub-01_desc-eegfm_report.html"
-    montage = mne.channels.make_standard_montage("standard_1020")
-    positions = np.array([montage.get_positions()["ch_pos"][ch] for ch in CH_NAMES])
+    positions = get_positions(raw.info)[2]
     summary = {"label": "B", "proba_A": 0.4, "proba_B": 0.6, "n_windows": 80}
     report.write_report(
         fname,
