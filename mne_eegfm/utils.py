@@ -66,6 +66,7 @@ _PACKAGES = (
     ("mne-bids", "mne-bids"),
     ("sklearn", "scikit-learn"),
     ("safetensors", "safetensors"),
+    ("numba", "numba"),
     ("huggingface_hub", "huggingface_hub"),
 )
 
@@ -103,10 +104,12 @@ def _rows():
     from . import __version__
 
     mamba_status, importable = _mamba_ssm_status()
-    if importable and torch.cuda.is_available():
-        kernels = "mamba-ssm CUDA kernels on GPU, pure PyTorch on CPU"
+    if importlib.util.find_spec("numba") is None:
+        kernels = "pure PyTorch on CPU"
     else:
-        kernels = "pure PyTorch"
+        kernels = "numba kernel on CPU (once loaded), else pure PyTorch"
+    if importable and torch.cuda.is_available():
+        kernels = f"mamba-ssm CUDA kernels on GPU, {kernels}"
     rows = [
         ("Platform", platform.platform()),
         ("Python", sys.version.split()[0]),
