@@ -186,6 +186,37 @@ def test_selective_scan_from_several_threads(scan_impl):
         torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
+def _scan_in_child(inputs, queue):
+    with torch.no_grad():
+        queue.put(selective_scan(**inputs).numpy())  # plain array: no shared fds
+
+
+def test_selective_scan_in_forked_child():
+    """A child forked after the parallel kernel ran (e.g. a DataLoader worker)
+    scans correctly instead of being terminated by numba's OpenMP pool."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("this platform cannot fork")
+    if scan.load_kernel() is None:
+        pytest.skip("numba is not installed: the fused kernel is unavailable")
+    inputs = mamba_inputs(torch.Generator().manual_seed(6), 2, 300, 16, 8)
+    with torch.no_grad():
+        expected = selective_scan(**inputs)  # 300 steps: the kernel, in parallel
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_scan_in_child, args=(inputs, queue))
+    child.start()
+    try:
+        got = queue.get(timeout=60)
+    finally:
+        child.join(10)
+        if child.exitcode is None:
+            child.kill()
+    assert child.exitcode == 0
+    torch.testing.assert_close(torch.from_numpy(got), expected)
+
+
 def test_state_needs_inference_mode():
     inputs = mamba_inputs(torch.Generator().manual_seed(3), 1, 4, 8, 4)
     inputs["u"].requires_grad_(True)

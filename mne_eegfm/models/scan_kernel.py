@@ -16,6 +16,7 @@ kernel then costs about half a second per process.
 """
 
 import math
+import os
 import threading
 
 import numba
@@ -24,9 +25,11 @@ import torch
 
 #: Inner channels per task: one task's state (16 x 64 floats) stays in L1.
 BLOCK = 64
-#: numba's default "workqueue" threading layer must not be entered from two
-#: threads at once; kernel launches are serialised.
+#: numba's "workqueue" threading layer must not be entered from two threads at
+#: once; kernel launches are serialised.
 _LAUNCH = threading.Lock()
+#: The process whose parallel launches numba's thread pool serves.
+_pool_pid = None
 
 #: Floating-point licences of the kernel: fused multiply-adds, reassociation,
 #: reciprocals. Not "nnan"/"ninf": a NaN in the input must stay a NaN.
@@ -75,51 +78,79 @@ def _log1p_unit(w):
     return f32(2.0) * s * p
 
 
-@numba.njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
-def _scan_kernel(u, delta, bias, softplus, At, B, C, D, z, h, y):
-    """Scan in place: ``h`` from the initial to the final state, ``y`` the output."""
-    batch, length, d_inner = u.shape
+@numba.njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+def _scan_task(task, u, delta, bias, softplus, At, B, C, D, z, h, y):
+    """One sample x one block of channels, in place on ``h`` and ``y``."""
+    length, d_inner = u.shape[1:]
     d_state = At.shape[0]
     n_blocks = -(-d_inner // BLOCK)
-    gate = z.shape[0] > 0
-    for task in numba.prange(batch * n_blocks):
-        b = task // n_blocks
-        d0 = (task % n_blocks) * BLOCK
-        width = min(BLOCK, d_inner - d0)
-        # Local buffers padded to BLOCK with zeros, so the hot loop has a
-        # fixed trip count; padded lanes keep a zero state.
-        state = np.zeros((d_state, BLOCK), np.float32)
-        state[:, :width] = h[b, :, d0 : d0 + width]
-        a = np.zeros((d_state, BLOCK), np.float32)
-        a[:, :width] = At[:, d0 : d0 + width]
-        dt = np.zeros(BLOCK, np.float32)
-        du = np.zeros(BLOCK, np.float32)
-        acc = np.zeros(BLOCK, np.float32)
-        bits = np.empty(BLOCK, np.int32)
-        scale = bits.view(np.float32)
-        for t in range(length):
+    b = task // n_blocks
+    d0 = (task % n_blocks) * BLOCK
+    width = min(BLOCK, d_inner - d0)
+    # Local buffers padded to BLOCK with zeros, so the hot loop has a
+    # fixed trip count; padded lanes keep a zero state.
+    state = np.zeros((d_state, BLOCK), np.float32)
+    state[:, :width] = h[b, :, d0 : d0 + width]
+    a = np.zeros((d_state, BLOCK), np.float32)
+    a[:, :width] = At[:, d0 : d0 + width]
+    dt = np.zeros(BLOCK, np.float32)
+    du = np.zeros(BLOCK, np.float32)
+    acc = np.zeros(BLOCK, np.float32)
+    bits = np.empty(BLOCK, np.int32)
+    scale = bits.view(np.float32)
+    for t in range(length):
+        for j in range(width):
+            v = delta[b, t, d0 + j] + bias[d0 + j]
+            if softplus:  # max(v, 0) + log(1 + exp(-|v|))
+                p, bits[j] = _exp_parts(-abs(v))
+                v = max(v, f32(0.0)) + _log1p_unit(p * scale[j])
+            dt[j] = v
+            du[j] = v * u[b, t, d0 + j]
+            acc[j] = D[d0 + j] * u[b, t, d0 + j]
+        for n in range(d_state):
+            bn, cn = B[b, t, n], C[b, t, n]
+            an, hn = a[n], state[n]
+            for j in range(BLOCK):
+                p, bits[j] = _exp_parts(dt[j] * an[j])
+                hv = p * scale[j] * hn[j] + bn * du[j]
+                hn[j] = hv
+                acc[j] += cn * hv
+        if z.shape[0] > 0:  # gate
             for j in range(width):
-                v = delta[b, t, d0 + j] + bias[d0 + j]
-                if softplus:  # max(v, 0) + log(1 + exp(-|v|))
-                    p, bits[j] = _exp_parts(-abs(v))
-                    v = max(v, f32(0.0)) + _log1p_unit(p * scale[j])
-                dt[j] = v
-                du[j] = v * u[b, t, d0 + j]
-                acc[j] = D[d0 + j] * u[b, t, d0 + j]
-            for n in range(d_state):
-                bn, cn = B[b, t, n], C[b, t, n]
-                an, hn = a[n], state[n]
-                for j in range(BLOCK):
-                    p, bits[j] = _exp_parts(dt[j] * an[j])
-                    hv = p * scale[j] * hn[j] + bn * du[j]
-                    hn[j] = hv
-                    acc[j] += cn * hv
-            if gate:
-                for j in range(width):
-                    p, bits[j] = _exp_parts(-z[b, t, d0 + j])
-                    acc[j] *= z[b, t, d0 + j] / (f32(1.0) + p * scale[j])
-            y[b, t, d0 : d0 + width] = acc[:width]
-        h[b, :, d0 : d0 + width] = state[:, :width]
+                p, bits[j] = _exp_parts(-z[b, t, d0 + j])
+                acc[j] *= z[b, t, d0 + j] / (f32(1.0) + p * scale[j])
+        y[b, t, d0 : d0 + width] = acc[:width]
+    h[b, :, d0 : d0 + width] = state[:, :width]
+
+
+@numba.njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _scan_parallel(u, delta, bias, softplus, At, B, C, D, z, h, y):
+    """All tasks over numba's thread pool."""
+    n_tasks = u.shape[0] * -(-u.shape[2] // BLOCK)
+    for task in numba.prange(n_tasks):
+        _scan_task(task, u, delta, bias, softplus, At, B, C, D, z, h, y)
+
+
+@numba.njit(fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _scan_serial(u, delta, bias, softplus, At, B, C, D, z, h, y):
+    """All tasks in the calling thread (one thread, or a forked child)."""
+    n_tasks = u.shape[0] * -(-u.shape[2] // BLOCK)
+    for task in range(n_tasks):
+        _scan_task(task, u, delta, bias, softplus, At, B, C, D, z, h, y)
+
+
+def _pick(threads):
+    """The parallel kernel, or the serial one with 1 thread or after a fork.
+
+    numba's OpenMP thread pool does not survive ``fork()``: a child that
+    launched the parallel kernel after its parent had would be terminated.
+    """
+    global _pool_pid
+    pid = os.getpid()
+    if threads == 1 or _pool_pid not in (None, pid):
+        return _scan_serial
+    _pool_pid = pid
+    return _scan_parallel
 
 
 def fused_scan(u, delta, At, B, C, D, z, state, delta_bias=None, delta_softplus=False):
@@ -165,7 +196,7 @@ def fused_scan(u, delta, At, B, C, D, z, state, delta_bias=None, delta_softplus=
     threads = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
     with _LAUNCH:
         numba.set_num_threads(threads)
-        _scan_kernel(
+        _pick(threads)(
             u,
             delta,
             bias,
