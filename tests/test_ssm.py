@@ -92,6 +92,29 @@ def test_selective_scan_matches_recurrence(batch, length, d_inner, d_state, scan
     assert rel_err(y.detach(), ref) < TOL
 
 
+def test_broken_kernel_falls_back_loudly(monkeypatch):
+    """A kernel that fails to load warns and leaves the pure-PyTorch scan."""
+    if scan.load_kernel() is None:
+        pytest.skip("numba is not installed: the fused kernel is unavailable")
+    from mne_eegfm.models import scan_kernel
+
+    def broken(*args):
+        raise RuntimeError("cannot cache function: no locator available")
+
+    monkeypatch.setattr(scan_kernel, "fused_scan", broken)
+    scan.load_kernel.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="no locator available"):
+            assert scan.load_kernel() is None
+        inputs = mamba_inputs(torch.Generator().manual_seed(7), 1, 300, 8, 4)
+        with torch.no_grad():
+            assert rel_err(selective_scan(**inputs), mamba_reference(**inputs)) < TOL
+    finally:
+        monkeypatch.undo()
+        scan.load_kernel.cache_clear()
+        scan.load_kernel()
+
+
 def test_kernel_policy(monkeypatch):
     """A long sequence, or enough short ones, load the kernel; then all use it."""
     kernel = scan.load_kernel()

@@ -30,6 +30,8 @@ across chunks (:func:`chunk_scan`), differentiable by plain autograd.
 On CUDA tensors with mamba-ssm installed, both dispatch to its kernels.
 """
 
+import importlib.util
+import warnings
 from functools import cache
 
 import torch
@@ -69,13 +71,22 @@ def load_kernel():
         The kernel's entry point, or None when numba is not installed (the
         pure-PyTorch loop is then used, with the same results).
     """
+    if importlib.util.find_spec("numba") is None:
+        return None  # the pure-PyTorch loop takes over
     try:
         from .scan_kernel import fused_scan
-    except ImportError:  # numba missing: the pure-PyTorch loop takes over
+
+        # Compile it (or load it from numba's disk cache) now, on a tiny scan.
+        tiny = torch.ones(1, 1, 1)
+        fused_scan(tiny, tiny, -tiny[0], tiny, tiny, None, None, torch.zeros(1, 1, 1))
+    except Exception as err:  # e.g. a broken numba, or no writable cache
+        warnings.warn(
+            f"The fused scan kernel could not be loaded ({type(err).__name__}: "
+            f"{err}); the pure-PyTorch scan runs instead (same results, slower).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
-    # Compile it (or load it from numba's disk cache) now, on a tiny scan.
-    tiny = torch.ones(1, 1, 1)
-    fused_scan(tiny, tiny, -tiny[0], tiny, tiny, None, None, torch.zeros(1, 1, 1))
     return fused_scan
 
 
