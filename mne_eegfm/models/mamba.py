@@ -183,11 +183,7 @@ class Mamba(nn.Module):
             raise NotImplementedError("step-by-step decoding is not supported")
         batch, length = hidden_states.shape[:2]
         piece = max(1, PIECE_TOKENS // max(batch, 1))
-        if (
-            torch.is_grad_enabled()
-            or hidden_states.device.type != "cpu"
-            or length <= piece
-        ):
+        if not _carries_state(hidden_states) or length <= piece:
             x = hidden_states.flip(1) if reverse else hidden_states
             out = self.mix(x)[0]
             return out.flip(1) if reverse else out
@@ -241,7 +237,7 @@ class Mamba(nn.Module):
             [self.dt_rank, self.d_state, self.d_state], dim=-1
         )
         delta = F.linear(dt, self.dt_proj.weight)
-        stateful = not torch.is_grad_enabled() and x.device.type == "cpu"
+        stateful = _carries_state(x)
         if stateful and state is None:
             dtype = torch.promote_types(x.dtype, torch.float32)  # the scan's
             state = x.new_zeros(x.shape[0], self.d_state, d_inner, dtype=dtype)
@@ -262,6 +258,11 @@ class Mamba(nn.Module):
             return out, None
         history = _last_inputs(history, x_in, self.d_conv - 1)
         return out, (history, state)
+
+
+def _carries_state(x):
+    """Whether a pass over ``x`` can carry its state on (CPU inference only)."""
+    return not torch.is_grad_enabled() and x.device.type == "cpu"
 
 
 def _last_inputs(history, x, n):
