@@ -2,7 +2,8 @@
 
 The rows: the textbook loop (baseline), the pure-PyTorch in-place loop
 (segment-parallel for one long sequence; the fallback without numba), the
-fused numba kernel (the default at inference) and the autograd pair.
+fused numba kernel (used at inference once loaded, see
+``mne_eegfm.models.scan.load_kernel``) and the autograd pair.
 
 Run: ``python benchmarks/scan.py`` (2 threads; repeats and keeps the minimum,
 since other jobs may share the cores). Prints, per size, the time per call of
