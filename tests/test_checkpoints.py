@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mne_eegfm import checkpoints
+from mne_eegfm import registry
 from mne_eegfm.checkpoints import (
     DATA_DIR,
     DEFAULT_CLASSIFIER,
@@ -321,9 +321,11 @@ def test_registry_sha_verified(tmp_path, monkeypatch):
     model = create_model("lumamba-tiny")
     contract = InputContract(sfreq=128.0, h_freq=45.0, notch=50.0)
     path = save_model(model, tmp_path / "lumamba-tiny-gb", contract=contract)
-    monkeypatch.setattr(checkpoints, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(registry, "DATA_DIR", tmp_path)
     entry = REGISTRY[DEFAULT_MODEL]
     good = file_sha256(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    entry = replace(entry, sidecar_sha256=meta["sidecar_sha256"])
     monkeypatch.setitem(REGISTRY, DEFAULT_MODEL, replace(entry, sha256=good))
     loaded = load_model()
     assert loaded.card["name"] == "lumamba-tiny-gb"
@@ -356,11 +358,7 @@ def test_derived_model_keeps_licence(layouts, tmp_path):
     assert (card["name"], card["derived_from"]) == ("ft2", "lumamba-recon-tuh")
 
 
-def test_raw_file_without_sidecar(layouts, tmp_path):
-    path = tmp_path / "LUNA_base.safetensors"
-    save_file(_random_state_dict(layouts["luna-base-pretrain"]), path)
-    with pytest.raises(ValueError, match="weights=PATH"):
-        load_model(path)
+def test_unknown_names(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither a registered model"):
         load_model("no-such-model")
     with pytest.raises(ValueError, match="Unknown model 'no-such-model'"):
@@ -414,12 +412,12 @@ def test_hub_cache_and_download(
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     model = load_model("luna-base", local_files_only=False)
-    assert model.card["weights_file"] == str(source)
+    assert model.card["weights_file"] == source.name
 
     assert not {m["name"]: m for m in list_models()}["luna-base"]["available"]
     cached = _fill_cache(empty_hub_cache, "PulpBio/LUNA", source.name, source)
     model = load_model("luna-base")  # offline, from the cache
-    assert model.card["weights_file"] == str(cached)
+    assert model.card["weights_file"] == cached.name
     assert {m["name"]: m for m in list_models()}["luna-base"]["available"]
 
 
