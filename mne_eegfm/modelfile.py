@@ -146,8 +146,7 @@ def read_sidecar(json_path):
             f"match its sidecar_sha256. Restore the file, or remove its "
             f"'sidecar_sha256' line to accept the edit."
         )
-    if not isinstance(meta["contract"], dict):
-        raise ValueError(f"The input contract in {where} must be a JSON object.")
+    _check_contract(meta["contract"], where)
     for key in ("sha256", "sidecar_sha256"):
         if meta.get(key) is not None and not isinstance(meta[key], str):
             raise ValueError(f"{key!r} in {where} must be a string.")
@@ -156,6 +155,17 @@ def read_sidecar(json_path):
         "config": check_config(meta["config"], where),
         "card": ModelCard.from_dict(meta.get("card"), where=where),
     }
+
+
+def _check_contract(contract, where):
+    from .preprocessing import InputContract
+
+    if not isinstance(contract, dict):
+        raise ValueError(f"The input contract in {where} must be a JSON object.")
+    try:
+        InputContract.from_dict(contract)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"Invalid input contract in {where}: {err}") from None
 
 
 def _header(path):

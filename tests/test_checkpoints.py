@@ -670,6 +670,7 @@ def no_real_build(monkeypatch):
         (lambda m: m["config"].update(n_outputs="2"), "'n_outputs' must be int"),
         (lambda m: m["config"].update(name=["x"]), "m.json: unknown model"),
         (lambda m: m.update(card={"estimator ": 1}), "Unknown model card key"),
+        (lambda m: m["contract"].update(sfreq="x"), "Invalid input contract in m"),
     ],
 )
 def test_crafted_model_json_refused(saved, no_real_build, change, match):
