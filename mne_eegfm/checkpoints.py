@@ -285,14 +285,20 @@ def _checked_build(resolved, n_outputs, head):
     from .models.factory import meta_model
 
     where = resolved.weights.name
-    shapes = strip_prefixes(tensor_shapes(resolved.weights))
+    tensors = None  # a safetensors file is read after the check, from its header
+    if resolved.weights.suffix.lower() == ".safetensors":
+        shapes = strip_prefixes(tensor_shapes(resolved.weights))
+    else:
+        tensors = strip_prefixes(load_state_dict_file(resolved.weights))
+        shapes = {key: tuple(value.shape) for key, value in tensors.items()}
     head, n_outputs, replace = _choose_head(shapes, resolved.config, n_outputs, head)
     if replace:
         shapes = {k: v for k, v in shapes.items() if not k.startswith(_HEAD_PREFIX)}
     config = {**resolved.config, "n_outputs": n_outputs, "head": head}
     remap_state_dict(meta_tensors(shapes), meta_model(config, where), verbose=False)
-    state_dict = strip_prefixes(load_state_dict_file(resolved.weights))
-    state_dict = {k: v for k, v in state_dict.items() if k in shapes}
+    if tensors is None:
+        tensors = strip_prefixes(load_state_dict_file(resolved.weights))
+    state_dict = {k: v for k, v in tensors.items() if k in shapes}
     return create_model(**config), state_dict
 
 

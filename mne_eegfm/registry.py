@@ -494,16 +494,14 @@ def _resolve_bare(path):
 
     shapes = modelfile.tensor_shapes(path)
     config = infer_config(shapes, path.name)
-    entry = next(
-        (
-            e
-            for e in REGISTRY.values()
-            if path.name in (e.release_file, Path(e.filename or "").name)
-            and e.arch == config["name"]
-        ),
-        None,
-    )
-    if entry is not None:
+    matches = [
+        e
+        for e in REGISTRY.values()
+        if path.name in (e.release_file, Path(e.filename or "").name)
+        and e.arch == config["name"]
+    ]
+    if len(matches) == 1:
+        entry = matches[0]
         card, contract, name = entry.card(), dict(entry.contract), entry.name
         logger.info(f"{path.name} is the published {entry.name} checkpoint.")
     else:
@@ -516,9 +514,15 @@ def _resolve_bare(path):
             description=f"Weights file without sidecar, loaded as {config['name']} "
             "(architecture inferred from its keys).",
         )
+        which = (
+            f"it may be any of {', '.join(e.name for e in matches)}: pass "
+            "load_model(NAME, weights=PATH) to say which"
+            if matches
+            else "it is not a registered file"
+        )
         warn(
-            f"{path.name} has no mne-eegfm sidecar and is not a registered file: "
-            f"loaded as {config['name']} with the input contract of the published "
+            f"{path.name} has no mne-eegfm sidecar and {which}; loaded as "
+            f"{config['name']} with the input contract of the published "
             f"{config['name'].split('-')[0]} checkpoints (sfreq "
             f"{contract['sfreq']} Hz, {contract['window_s']} s windows). Check its "
             "licence and preprocessing at its source."

@@ -606,6 +606,9 @@ def test_bare_published_file_loads(tmp_path):
     with pytest.warns(RuntimeWarning, match="no mne-eegfm sidecar"):
         loaded = load_model(other)
     assert (loaded.config["name"], loaded.config["n_outputs"]) == ("femba-tiny", 3)
+    ambiguous = other.rename(tmp_path / "FEMBA_tiny.safetensors")  # TUAR or TUSL
+    with pytest.warns(RuntimeWarning, match="femba-tiny-tuar, femba-tiny-tusl"):
+        assert load_model(ambiguous).card.name == "FEMBA_tiny"
 
 
 def test_golden_reference_file_infers_architecture(reference_path):
