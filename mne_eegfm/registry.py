@@ -121,7 +121,14 @@ class ModelEntry:
         return _n_params(self.arch, n_outputs, head, overrides)
 
     def card(self):
-        """The entry's :class:`~mne_eegfm.cards.ModelCard`."""
+        """Return the entry's model card.
+
+        Returns
+        -------
+        card : ModelCard
+            Name, architecture, licence, source, attribution, description and
+            labels of the entry.
+        """
         return ModelCard(
             name=self.name,
             arch=self.arch,
