@@ -123,7 +123,7 @@ def resolve_precision(precision, device=None):
     if precision == "auto":
         return "float32"
     raise ValueError(
-        f"precision='bfloat16' is not supported on {description}; "
+        f"precision='bfloat16' is not supported here: {description}; "
         "use precision='float32' (or 'auto', which picks bfloat16 only where "
         "it is fast)"
     )
