@@ -103,7 +103,7 @@ def measure(name, x, positions, repeats, precision="float32"):
         t_total = timed(lambda: model.encode(x, positions))
         t_cpu = timed(lambda: model.encode(x, positions), time.process_time)
     counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
+    with counter, precision_context(precision, device):
         model.encode(x, positions)
     n_patches = x.shape[2] // model.patch_size
     flops = (
