@@ -145,12 +145,14 @@ def test_flat_channel_warns_and_result_is_finite(embedder):
     assert_finite(out, n_rows=2)
 
 
-def test_all_channels_flat_warns_and_result_is_finite(embedder):
+def test_all_channels_flat_recording_is_not_evaluated():
+    """#15: an all-flat recording gives no window, never a confident answer."""
     raw = make_raw()
-    raw._data[:] = 0.0
-    with pytest.warns(RuntimeWarning, match="All 4 channels are flat"):
-        out = embedder.transform(raw)
-    assert_finite(out, n_rows=2)
+    raw._data[:] = 4e-3  # a constant offset: flat everywhere
+    with pytest.warns(RuntimeWarning, match="All 2 windows are flat"):
+        windows = prepare(raw, CONTRACT)
+    assert windows.data.shape[0] == 0
+    assert windows.skipped == {"flat": 2} and windows.n_skipped == 2
 
 
 @pytest.mark.parametrize(
