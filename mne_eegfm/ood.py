@@ -334,7 +334,13 @@ class OODResult:
     details: dict = field(default_factory=dict)
 
     def to_dict(self):
-        """Return a JSON-serialisable dict (for sidecars and summaries)."""
+        """Return a JSON-serialisable dict (for sidecars and summaries).
+
+        Returns
+        -------
+        d : dict
+            ``flagged``, ``score``, ``reasons`` and ``details``.
+        """
         return asdict(self)
 
 

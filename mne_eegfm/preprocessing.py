@@ -36,20 +36,28 @@ Windows
 -------
 The window length in samples is ``window_s * contract.sfreq`` rounded down to a
 multiple of the model's 40-sample patch (5 s at 256 Hz = 1280 samples = 32
-patches exactly). Raw is cut into consecutive windows (``overlap`` fraction
-shared); windows overlapping ``BAD_*`` annotations are left out and counted.
-Each window is z-scored per channel (:func:`normalize_windows`). Epochs give
-one window each (see :func:`prepare` for the crop rule).
+patches exactly); a length that is not a whole number of patches warns with the
+effective length, and one that differs from the contract's warns naming both
+(:meth:`InputContract.check_window`). Raw is cut into consecutive windows
+(``overlap`` fraction shared); windows overlapping ``BAD_*`` annotations and
+flat windows (every channel constant, :func:`window_quality`) are left out and
+counted by reason (``Windows.skipped``). Each window is z-scored per channel
+(:func:`normalize_windows`); ``Windows.scale`` keeps each channel's std before
+that. Epochs give one window each (see :func:`prepare` for the crop rule);
+flat epochs are marked in ``Windows.reasons``.
 
 Checks
 ------
 Errors: NaN/inf samples (naming the channels), a Raw shorter than one window,
-empty Epochs, channels without position (``on_missing="raise"``). Warnings
-(``RuntimeWarning``): flat channels (named; zeros after normalisation), a
-median band-passed std above 1e-2 V (data probably already in microvolts) or
-below 1e-9 V (nanovolts?), a sampling rate too low for the low-pass (which is
-then lowered to 80 % of the recording's Nyquist frequency), epochs cropped,
-every window of a Raw overlapping BAD annotations (empty result).
+empty Epochs, channels without position (``on_missing="raise"``), a sampling
+rate or window length that is not a positive finite number (naming it).
+Warnings (``RuntimeWarning``): flat channels (named; zeros after
+normalisation), flat windows or epochs (left out / marked), channels with a
+physiologically impossible amplitude (named: a sample beyond 1 V or a
+band-passed std above 1e-2 V), a median band-passed std above 1e-2 V (data
+probably already in microvolts) or below 1e-9 V (nanovolts?), a sampling rate
+too low for the low-pass (which is then lowered to 80 % of the recording's
+Nyquist frequency), epochs cropped, window lengths as above, no window left.
 """
 
 import math
@@ -979,7 +987,7 @@ def _process_segment(job, o0, o1, starts):
     if s == 0 and e == raw.n_times:
         where = ""
     ptp = _window_ptp(x, s, starts, job.n_times, plan)
-    peak = np.abs(x).max(axis=-1)
+    peak = np.maximum(x.max(axis=-1), -x.min(axis=-1))
     y = _filter_resample(x, plan, pad_left=s == 0, pad_right=e == raw.n_times)
     del x
     first = s * plan.up // plan.down
@@ -1126,9 +1134,10 @@ def _prepare_epochs(epochs, contract, window_s, on_missing):
     for first in range(0, len(epochs), per_batch):
         item = slice(first, first + per_batch)
         x = epochs.get_data(picks=picks, item=item)
-        ptp.append(np.ptp(x, axis=-1))
+        high, low = x.max(axis=-1), x.min(axis=-1)
+        ptp.append(high - low)
         y = _filter_resample(x, plan, True, True)
-        checks.output(y, peak=np.abs(x).max(axis=(0, -1)))
+        checks.output(y, peak=np.maximum(high, -low).max(axis=0))
         parts.append(y[..., start : start + keep])
     out_sfreq = plan.sfreq_in * plan.up / plan.down
     onsets = np.full(len(epochs), epochs.tmin + start / out_sfreq)
