@@ -712,14 +712,20 @@ def normalize_windows(data):
 
 
 def _normalize_inplace(out):
+    _zscore_inplace(out)
+    return out
+
+
+def _zscore_inplace(out):
+    """Z-score ``out`` in place; return each row's std before (last axis)."""
     if not np.isfinite(out).all():
         raise ValueError("Cannot normalise windows that contain NaN or inf samples.")
     if out.size == 0:
-        return out
+        return np.zeros(out.shape[:-1], np.float32)
     out -= out.mean(axis=-1, keepdims=True)
     std = np.sqrt(np.mean(np.square(out), axis=-1, keepdims=True))
     out /= std + np.float32(_EPS)
-    return out
+    return std[..., 0]
 
 
 def _bad_intervals(raw):
@@ -767,10 +773,9 @@ def _merge(starts, stops):
 def _finish(windows, contract):
     """Normalised windows and each channel's std before normalisation."""
     out = np.ascontiguousarray(windows, dtype=np.float32)
-    scale = out.std(axis=-1)
     if contract.normalization == "zscore":
-        out = _normalize_inplace(out)
-    return out, scale
+        return out, _zscore_inplace(out)
+    return out, out.std(axis=-1)
 
 
 def window_quality(data):
@@ -986,25 +991,26 @@ def _process_segment(job, o0, o1, starts):
     where = f" (between {s / plan.sfreq_in:.1f} and {e / plan.sfreq_in:.1f} s)"
     if s == 0 and e == raw.n_times:
         where = ""
-    ptp = _window_ptp(x, s, starts, job.n_times, plan)
-    peak = np.maximum(x.max(axis=-1), -x.min(axis=-1))
+    high, low = _window_extremes(x, s, starts, job.n_times, plan)
+    peak = np.maximum(high.max(axis=0), -low.min(axis=0))
     y = _filter_resample(x, plan, pad_left=s == 0, pad_right=e == raw.n_times)
     del x
     first = s * plan.up // plan.down
     y = y[:, o0 - first : o1 - first]
     job.checks.output(y, where, peak)
-    return y, ptp
+    return y, high - low
 
 
-def _window_ptp(x, s, starts, n_times, plan):
-    """Peak-to-peak of each channel of `x` (input from sample s) per window."""
-    ptp = np.empty((len(starts), x.shape[0]))
+def _window_extremes(x, s, starts, n_times, plan):
+    """Largest and smallest input sample of each channel (`x` starts at input
+    sample s) in each window, each of shape (n_windows, n_channels)."""
+    high = np.empty((len(starts), x.shape[0]))
+    low = np.empty_like(high)
     for k, start in enumerate(starts):
         a = start * plan.down // plan.up - s
         b = -(-(start + n_times) * plan.down // plan.up) - s
-        segment = x[:, a:b]
-        ptp[k] = segment.max(axis=-1) - segment.min(axis=-1)
-    return ptp
+        high[k], low[k] = x[:, a:b].max(axis=-1), x[:, a:b].min(axis=-1)
+    return high, low
 
 
 @verbose
