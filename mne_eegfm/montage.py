@@ -121,6 +121,19 @@ def _is_unambiguous_bipolar(name):
     return None not in (_canonical_electrode(first), _canonical_electrode(second))
 
 
+def _is_bipolar(names):
+    """A bipolar montage: every channel a pair, at least one unambiguously.
+
+    ``["C3-A2", "C4-A1"]`` is referential (ears as references); one ``FP1-F7``
+    among referential channels does not make the recording bipolar.
+    """
+    pairs = [_split(n)[1] for n in names]
+    return all(
+        p is not None and p.upper().replace(" ", "") not in _REFERENCE_SUFFIXES
+        for p in pairs
+    ) and any(_is_unambiguous_bipolar(n) for n in names)
+
+
 def normalize_name(name, *, bipolar=False):
     """Return the canonical 10-05 spelling of a channel name.
 
@@ -339,14 +352,15 @@ def get_positions(info, on_missing="raise", verbose=None):
     point), a RuntimeWarning says why and every channel gets the position of
     its name instead, as if no montage were set. A bipolar derivation
     gets the midpoint of its two electrodes; ear and mastoid suffixes (``-A1``)
-    are read as bipolar partners when the recording has any unambiguous
-    bipolar channel (``FP1-F7``, ``A1-T3``) and as references otherwise. In recordings
+    are read as bipolar partners when the montage is bipolar (every channel a
+    pair of electrodes, at least one unambiguously so: ``FP1-F7``,
+    ``A1-T3``) and as references otherwise. In recordings
     with BioSemi ABC labels (A3...A32), A1 and A2 are cap labels, not ear
     lobes, and get no template position.
     """
     _check_on_missing(on_missing)
     candidates = _eeg_candidates(info)
-    bipolar = any(_is_unambiguous_bipolar(info["ch_names"][i]) for i in candidates)
+    bipolar = _is_bipolar([info["ch_names"][i] for i in candidates])
     biosemi = any(_BIOSEMI_LABEL.match(_strip(info["ch_names"][i])) for i in candidates)
     digitised = _usable_digitisation(info, candidates)
     picks, positions, missing, keys = [], [], [], {}

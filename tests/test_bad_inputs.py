@@ -25,7 +25,8 @@ Silent wrong or stale output
   epochs: contract ``test_flat_windows_are_skipped_and_counted``,
   ``test_flat_epochs_are_marked`` (classifier/CLI outcome: phase 2)
 - ``EEG A2-A1`` kept as a scalp channel, log says "bipolar": contract
-  ``test_ear_reference_channels_are_left_out_and_not_bipolar``
+  ``test_ear_reference_channels_are_left_out_and_not_bipolar``,
+  ``test_one_bipolar_channel_does_not_make_a_referential_montage_bipolar``
 - window length differing from the contract / not a whole number of patches
   (``--window 2`` -> 1.875 s): contract
   ``test_window_differing_from_the_contract_warns_naming_both``,

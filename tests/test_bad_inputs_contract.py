@@ -50,6 +50,15 @@ def test_ear_reference_channels_are_left_out_and_not_bipolar():
     assert "bipolar" not in text
 
 
+def test_one_bipolar_channel_does_not_make_a_referential_montage_bipolar():
+    info = mne.create_info(["C3-A2", "C4-A1", "Cz", "Fp1-F7"], 256.0, "eeg")
+    with catch_logging() as log:
+        _, _, pos = get_positions(info, verbose="info")
+    assert "bipolar" not in log.getvalue()
+    _, _, single = get_positions(mne.create_info(["C3"], 256.0, "eeg"))
+    np.testing.assert_allclose(pos[0], single[0], atol=1e-6)  # C3, not C3-A2
+
+
 @pytest.mark.parametrize(
     "bad, match",
     [
