@@ -355,9 +355,15 @@ def _montage(summary, reference):
         f"{len(train)} regions"
         + (f" and {len(extra)} it never had ({', '.join(extra)})" if extra else "")
         + f" ({summary['n_channels']} channels; training recordings had "
-        + "{}-{})".format(*reference["montage"]["n_channels"])
+        + _channel_range(reference["montage"]["n_channels"])
+        + ")"
     )
     return score, text, {"montage_overlap": round(overlap, 3)}
+
+
+def _channel_range(counts):
+    low, high = counts
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def _amplitude(summary, reference):
