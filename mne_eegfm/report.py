@@ -1,6 +1,7 @@
 """HTML reports of predictions: timeline over the signal and attention topomaps."""
 
 import html
+import re
 
 import numpy as np
 from mne.utils import logger, verbose
@@ -12,14 +13,53 @@ _MAX_TRACES = 8
 _CHUNK_S = 120.0
 
 
+_ELECTRODE = re.compile(r"^[A-Za-z]{1,4}(\d{1,2}|z|Z)$")
+
+
+def _side(name):
+    """``left``, ``right``, ``midline`` or ``other`` from a 10-20 style name.
+
+    Odd numbers are on the left, even numbers on the right, ``z`` on the
+    midline; the first electrode-like token of the name counts (``EEG
+    Fp1-REF`` is ``Fp1``).
+    """
+    for token in re.split(r"[-\s:/]+", name.strip()):
+        match = _ELECTRODE.match(token)
+        if match:
+            number = match.group(1)
+            if number in "zZ":
+                return "midline"
+            return "left" if int(number) % 2 else "right"
+    return "other"
+
+
 def _pick_traces(raw, max_traces=_MAX_TRACES):
+    """Up to ``max_traces`` EEG channels spread over both hemispheres.
+
+    Channels are grouped by side (left, right, midline, other); each group
+    gets slots in turn, and within a group the channels are taken evenly
+    spaced, so alternating left/right lists show both sides. Returned in the
+    recording's channel order.
+    """
     import mne
 
     picks = mne.pick_types(raw.info, eeg=True, exclude="bads")
     if len(picks) == 0:
         picks = np.arange(len(raw.ch_names))
-    step = max(1, int(np.ceil(len(picks) / max_traces)))
-    return picks[::step][:max_traces]
+    groups = {}
+    for pick in picks:
+        groups.setdefault(_side(raw.ch_names[pick]), []).append(pick)
+    groups = list(groups.values())
+    quota = [0] * len(groups)
+    while sum(quota) < min(max_traces, len(picks)):
+        for g, members in enumerate(groups):
+            if quota[g] < len(members) and sum(quota) < max_traces:
+                quota[g] += 1
+    chosen = []
+    for members, n in zip(groups, quota):
+        index = np.linspace(0, len(members) - 1, n).round().astype(int)
+        chosen.extend(members[i] for i in index)
+    return np.array(sorted(chosen), int)
 
 
 def signal_envelope(raw, picks, n_points=_N_POINTS):
@@ -60,7 +100,7 @@ def signal_envelope(raw, picks, n_points=_N_POINTS):
     return times, np.concatenate(lows, axis=1), np.concatenate(highs, axis=1)
 
 
-def plot_timeline(raw, predictions, labels):
+def plot_timeline(raw, predictions, labels, *, not_evaluated=()):
     """Plot window probabilities above an overview of the signal.
 
     Parameters
@@ -71,6 +111,9 @@ def plot_timeline(raw, predictions, labels):
         One row per window with ``onset``, ``duration`` and ``proba_<label>``.
     labels : list of str
         Class names.
+    not_evaluated : iterable of (onset, duration, reason)
+        Spans the model did not evaluate (BAD annotations, flat or too short
+        segments), shaded on both panels.
 
     Returns
     -------
@@ -102,11 +145,23 @@ def plot_timeline(raw, predictions, labels):
             label=f"P({label})",
         )
         bottom = bottom + proba
+    for i, (onset, duration, _) in enumerate(not_evaluated):
+        for ax in (ax_p, ax_s):
+            ax.axvspan(
+                onset,
+                onset + duration,
+                facecolor="0.85",
+                edgecolor="0.5",
+                hatch="//",
+                lw=0,
+                label="not evaluated" if i == 0 and ax is ax_p else None,
+            )
     ax_p.axhline(0.5, color="k", lw=0.6, ls="--")
     ax_p.set(ylim=(0, 1), ylabel="probability")
     ax_p.legend(loc="upper right", fontsize="small")
     ax_p.set_title(
-        "Class probabilities per window (stacked; dashed line: 0.5)",
+        "Class probabilities per window (stacked; dashed line: 0.5; hatched: "
+        "not evaluated)",
         fontsize="medium",
     )
     scale = float(np.median(np.percentile(high - low, 95, axis=1))) or 1.0
@@ -175,15 +230,56 @@ def plot_attention_topomaps(attention, ch_names, positions):
     return fig
 
 
-def _summary_html(summary, card, disclaimer):
+def summary_line(summary, *, model_name, model_sha256=None, not_evaluated=()):
+    """One line summing up a recording's result.
+
+    Parameters
+    ----------
+    summary : dict
+        ``label``, ``proba_<label>``, ``n_windows`` and ``n_skipped``.
+    model_name : str
+        Name of the model.
+    model_sha256 : str | None
+        SHA-256 of the model's weights file (shown shortened).
+    not_evaluated : iterable of (onset, duration, reason)
+        Spans the model did not evaluate.
+
+    Returns
+    -------
+    line : str
+        E.g. ``"Epilepsy (P = 0.94); windows: 3 used, 1 skipped; not
+        evaluated: 2 spans, 8.0 s; model lumamba-tiny (SHA-256 d18f64cc6499)"``.
+    """
+    label = summary.get("label", "?")
+    proba = summary.get(f"proba_{label}")
+    spans = list(not_evaluated)
+    seconds = sum(float(duration) for _, duration, _ in spans)
+    line = f"{label}" + ("" if proba is None else f" (P = {proba:.2f})")
+    line += (
+        f"; windows: {summary.get('n_windows', '?')} used, "
+        f"{summary.get('n_skipped', '?')} skipped; not evaluated: "
+        f"{len(spans)} span{'s' * (len(spans) != 1)}, {seconds:.1f} s"
+        f"; model {model_name}"
+    )
+    return line + (f" (SHA-256 {model_sha256[:12]})" if model_sha256 else "")
+
+
+def _card_field(card, key):
+    """A field of a model card given as a dict or as an object."""
+    value = card.get(key) if isinstance(card, dict) else getattr(card, key, None)
+    return "?" if value is None else value
+
+
+def _summary_html(summary, card, disclaimer, line):
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
         for k, v in summary.items()
     )
-    model = html.escape(str(card.get("name", "?")))
-    licence = html.escape(str(card.get("licence", "?")))
+    model = html.escape(str(_card_field(card, "name")))
+    licence = html.escape(str(_card_field(card, "licence")))
     return (
         f"<p><strong>{html.escape(disclaimer)}</strong></p>"
+        f"<p class='lead'>{html.escape(line)}</p>"
         f"<table class='table table-sm'>{rows}</table>"
         f"<p>Model: {model} (licence {licence}).</p>"
     )
@@ -206,6 +302,8 @@ def write_report(
     positions=None,
     title="mne-eegfm",
     disclaimer="Research demonstration, not a diagnostic device.",
+    not_evaluated=(),
+    model_sha256=None,
     verbose=None,
 ):
     """Write an HTML report (:class:`mne.Report`) for one recording, atomically.
@@ -233,6 +331,11 @@ def write_report(
         Report title.
     disclaimer : str
         Shown at the top of the report.
+    not_evaluated : iterable of (onset, duration, reason)
+        Spans the model did not evaluate, drawn on the timeline and counted
+        in the summary line.
+    model_sha256 : str | None
+        SHA-256 of the model's weights file, for the summary line.
     verbose : bool | str | int | None
         Control verbosity of the logging output (see :func:`mne.verbose`).
 
@@ -248,11 +351,19 @@ def write_report(
     import mne
 
     labels = [c.removeprefix("proba_") for c in predictions if c.startswith("proba_")]
+    card = card or {}
+    not_evaluated = list(not_evaluated)
+    line = summary_line(
+        summary,
+        model_name=_card_field(card, "name"),
+        model_sha256=model_sha256,
+        not_evaluated=not_evaluated,
+    )
     report = mne.Report(title=title, verbose=False)
     report.add_html(
-        _summary_html(summary, card or {}, disclaimer), title="Summary", section=None
+        _summary_html(summary, card, disclaimer, line), title="Summary", section=None
     )
-    fig = plot_timeline(raw, predictions, labels)
+    fig = plot_timeline(raw, predictions, labels, not_evaluated=not_evaluated)
     report.add_figure(
         fig,
         title="Prediction timeline",
@@ -261,7 +372,13 @@ def write_report(
         image_format="png",
     )
     plt.close(fig)
-    if attention is not None:
+    if attention is not None and len(ch_names) < 3:
+        report.add_html(
+            f"<p>No attention topomaps: they need at least 3 electrodes, this "
+            f"recording has {len(ch_names)}.</p>",
+            title="Channel-unification attention",
+        )
+    elif attention is not None:
         fig = plot_attention_topomaps(np.asarray(attention), ch_names, positions)
         report.add_figure(
             fig,

@@ -66,7 +66,8 @@ def test_derivative_names(data_path, tmp_path):
     assert desc["DatasetType"] == "derivative"
     assert desc["GeneratedBy"][0]["Name"] == "mne-eegfm"
     assert "not a diagnostic device" in desc["GeneratedBy"][0]["Description"]
-    assert (deriv / desc["SourceDatasets"][0]["URL"]).resolve() == root.resolve()
+    assert desc["SourceDatasets"][0]["URL"] == "bids:raw:"
+    assert (deriv / desc["DatasetLinks"]["raw"]).resolve() == root.resolve()
 
 
 def test_read_recording_tiny_bids(data_path):

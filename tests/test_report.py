@@ -84,3 +84,55 @@ def test_write_report(raw, rng, tmp_path):
     # without attention: no topomap section
     report.write_report(fname, raw, _predictions(80, rng), summary=summary)
     assert "Channel-unification attention" not in fname.read_text(encoding="utf-8")
+
+
+EMOTIV = ["AF3", "AF4", "F3", "F4", "F7", "F8", "FC5", "FC6"]
+EMOTIV += ["O1", "O2", "P7", "P8", "T7", "T8"]  # guinea-bissau order: L/R pairs
+
+
+@pytest.mark.parametrize("order", [EMOTIV, sorted(EMOTIV, key=lambda n: n[-1])])
+def test_traces_cover_both_hemispheres(order):
+    raw = mne.io.RawArray(np.zeros((14, 10)), mne.create_info(order, 100.0, "eeg"))
+    names = [order[p] for p in report._pick_traces(raw)]
+    sides = [report._side(n) for n in names]
+    assert len(names) == 8 and sides.count("left") == sides.count("right") == 4
+    assert names == [n for n in order if n in names]  # recording order kept
+    assert report._side("EEG Fp1-REF") == "left" and report._side("Cz") == "midline"
+
+
+def test_one_channel_report(rng, tmp_path):
+    raw = mne.io.RawArray(
+        rng.standard_normal((1, 6000)) * 1e-5, mne.create_info(["Cz"], 100.0, "eeg")
+    )
+    fname = tmp_path / "report.html"
+    summary = {"label": "B", "proba_B": 0.6, "n_windows": 8, "n_skipped": 2}
+    report.write_report(
+        fname,
+        raw,
+        _predictions(8, rng),
+        summary=summary,
+        card={"name": "tiny"},
+        attention=np.ones((2, 1)),
+        ch_names=["Cz"],
+        positions=np.array([[0.0, 0.0, 0.09]]),
+        not_evaluated=[(40.0, 10.0, "BAD_muscle"), (50.0, 10.0, "no complete window")],
+        model_sha256="d18f64cc64999c1a" * 4,
+    )
+    text = fname.read_text(encoding="utf-8")
+    assert (
+        "B (P = 0.60); windows: 8 used, 2 skipped; not evaluated: 2 spans, 20.0 s; "
+        "model tiny (SHA-256 d18f64cc6499)" in text
+    )
+    assert "need at least 3 electrodes" in text
+
+
+def test_timeline_draws_not_evaluated(raw, rng):
+    spans = [(100.0, 20.0, "BAD_muscle"), (395.0, 5.0, "no complete window")]
+    fig = report.plot_timeline(
+        raw, _predictions(20, rng), ["A", "B"], not_evaluated=spans
+    )
+    for ax in fig.axes[:2]:
+        shaded = [p for p in ax.patches if p.get_hatch() == "//"]
+        assert len(shaded) == 2
+    assert "not evaluated" in [t.get_text() for t in fig.axes[0].get_legend().texts]
+    plt.close(fig)

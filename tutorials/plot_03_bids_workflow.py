@@ -166,3 +166,57 @@ ax.legend(fontsize="small", ncol=2)
 # and the others continue, and ``--report`` adds an HTML report per recording
 # with the prediction timeline and the channel-attention topomaps (see
 # :ref:`tut-explain`).
+
+# %%
+# Events for seizure and abnormality tools
+# ----------------------------------------
+# Tools that score detections over time (``timescoring``, szCORE) read events,
+# not windows: :func:`mne_eegfm.events.window_events` merges contiguous windows
+# with the same predicted class into one event with their mean confidence,
+# writes a chosen class as background (``bckg``) and lists every span the
+# model did not see (BAD annotations, the tail shorter than a window) as
+# ``not_evaluated``, never as background. The result has the szCORE columns;
+# :func:`mne_eegfm.events.write_events` writes it as a TSV and
+# :func:`mne_eegfm.events.to_annotations` turns it into :class:`mne.Annotations`.
+from mne_eegfm import events  # noqa: E402
+
+tsv = sorted(derivatives.rglob("*_desc-eegfm_predictions.tsv"))[0]
+windows = pd.read_csv(tsv, sep="\t")
+probas = windows[[c for c in windows.columns if c.startswith("proba_")]]
+row = summary[summary.source.str.contains(tsv.name.split("_desc-")[0] + "_eeg.")]
+table = events.window_events(
+    windows.onset,
+    windows.duration,
+    windows.label,
+    probas.max(axis=1),
+    recording_duration=float(row.duration_s.iloc[0]),
+    background=probas.columns[0].removeprefix("proba_"),
+)
+print(table.drop(columns=["dateTime"]).to_string(index=False))
+
+# %%
+# Benchmarking with MOABB
+# -----------------------
+# `MOABB <https://moabb.neurotechx.com>`__ compares pipelines across datasets.
+# A MOABB user adds mne-eegfm as one more entry of the pipeline dict; the
+# evaluation must pass :class:`mne.Epochs` (``return_epochs=True``), since the
+# model reads the channel names and positions. Building the dict costs
+# nothing; the evaluation itself (commented out here: it fits one model per
+# fold) runs on any MOABB dataset, e.g. its offline ``FakeDataset``.
+from sklearn.pipeline import make_pipeline  # noqa: E402
+
+from mne_eegfm import EEGFMClassifier  # noqa: E402
+
+pipelines = {
+    "EEGFM linear probe": make_pipeline(EEGFMClassifier(mode="linear-probe")),
+    "EEGFM fine-tuned": make_pipeline(EEGFMClassifier(mode="finetune")),
+}
+print(pipelines)
+# from moabb.datasets import BNCI2014_001
+# from moabb.evaluations import CrossSubjectEvaluation
+# from moabb.paradigms import LeftRightImagery
+#
+# evaluation = CrossSubjectEvaluation(
+#     paradigm=LeftRightImagery(), datasets=[BNCI2014_001()], return_epochs=True
+# )
+# results = evaluation.process(pipelines)
