@@ -76,8 +76,12 @@ def _windows_per_chunk(contract, batch_size):
 
 def _chunk_seconds(contract, overlap, batch_size):
     """Seconds of output per chunk so that a chunk holds a bounded window count."""
-    step_s = contract.window_s * (1.0 - overlap)
-    return (_windows_per_chunk(contract, batch_size) + 0.5) * step_s
+    from .preprocessing import _window_samples
+
+    n_times = _window_samples(contract.window_s, contract.sfreq)
+    step = max(1, n_times - int(round(overlap * n_times)))
+    per_chunk = _windows_per_chunk(contract, batch_size)
+    return (per_chunk + 0.5) * step / contract.sfreq
 
 
 def _chunks(inst, contract, overlap, on_missing, batch_size):

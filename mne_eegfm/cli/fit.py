@@ -45,8 +45,8 @@ def _command_line(ctx):
         value = ctx.params.get(param.name)
         if value is None or value is False or value == ():
             continue
-        if isinstance(value, Path):
-            value = value.name
+        if isinstance(value, Path) or Path(str(value)).is_absolute():
+            value = Path(value).name
         if isinstance(param, click.Argument):
             parts.append(str(value))
             continue
