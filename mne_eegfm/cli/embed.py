@@ -22,8 +22,8 @@ EMB_FILES = (("embeddings", ".json"), ("embeddings", ".npz"))
 
 
 @lru_cache(maxsize=4)
-def load_embedder(spec):
-    """An embedder with its encoder loaded (cached per process)."""
+def load_embedder(spec, digest=None):
+    """An embedder with its encoder loaded (cached per process and file digest)."""
     from ..estimators import EEGFMEmbedder
 
     embedder = EEGFMEmbedder(model=spec, on_missing="warn", verbose=False)
@@ -31,8 +31,8 @@ def load_embedder(spec):
     return embedder
 
 
-def _load(spec):
-    return load_or_fail(lambda s: load_embedder(s)._get_model()[0], spec)
+def _load(spec, digest=None):
+    return load_or_fail(lambda s: load_embedder(s, digest)._get_model()[0], spec)
 
 
 def embed_one(rec, options):
@@ -47,7 +47,7 @@ def embed_one(rec, options):
     raw = read_recording(rec.source if rec.bids_path is None else rec.bids_path)
     result = embed(
         raw,
-        load_embedder(options["spec"]),
+        load_embedder(options["spec"], options["settings"]["weights_sha256"]),
         window_s=options["window"],
         overlap=options["overlap"],
         on_missing="warn",
@@ -166,7 +166,7 @@ def embed(
     }
     done, todo = _runner.pending(recordings, EMB_FILES, options)
     if todo:
-        net = _load(spec)
+        net = _load(spec, settings["weights_sha256"])
         from ..api import model_name
         from ..bids import write_dataset_description
 

@@ -111,7 +111,7 @@ def _file_card(path):
     return card
 
 
-_CARD_SKIP = ("name", "history", "weights")
+_CARD_SKIP = ("name", "history", "weights", "weights_file")
 
 
 def _echo_card(name):

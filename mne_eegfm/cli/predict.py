@@ -24,8 +24,8 @@ REPORT_FILE = ("report", ".html")
 
 
 @lru_cache(maxsize=4)
-def load_classifier(spec):
-    """Load a classifier (cached per process)."""
+def load_classifier(spec, digest=None):
+    """Load a classifier (cached per process and model-file digest)."""
     from ..estimators import EEGFMClassifier
 
     return EEGFMClassifier.load(spec, verbose=False)
@@ -72,7 +72,7 @@ def predict_one(rec, options):
 
     fingerprint = file_fingerprint(rec.source)
     raw = read_recording(rec.source if rec.bids_path is None else rec.bids_path)
-    clf = load_classifier(options["spec"])
+    clf = load_classifier(options["spec"], options["settings"]["weights_sha256"])
     result = predict(
         raw,
         clf,
@@ -187,8 +187,8 @@ def _finish(results, labels, in_sample):
     sys.exit(_runner.report_failures(results))
 
 
-def _load(spec):
-    return load_or_fail(load_classifier, spec)
+def _load(spec, digest=None):
+    return load_or_fail(lambda s: load_classifier(s, digest), spec)
 
 
 @click.command()
@@ -247,7 +247,7 @@ def predict(
     files = PRED_FILES + ((REPORT_FILE,) if report else ())
     done, todo = _runner.pending(recordings, files, options)
     if todo:
-        clf = _load(spec)
+        clf = _load(spec, settings["weights_sha256"])
         labels = [str(c) for c in clf.classes_]
         _echo_model(clf.model_.card, label, labels, len(recordings))
         from ..bids import write_dataset_description
