@@ -14,9 +14,12 @@ import os
 import sys
 import traceback
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+from ._common import collect, model_spec
 
 COMPLETE = "complete"
 
@@ -186,16 +189,73 @@ def pending(recordings, files, options):
     return done, todo
 
 
-def run(work, recordings, todo, done, options, n_jobs, desc):
-    """Compute ``todo`` with ``work(rec, options)``; results in recording order."""
+@dataclass
+class Plan:
+    """What a ``predict`` or ``embed`` call computes, and what is already done."""
+
+    recordings: list
+    bids_roots: dict
+    spec: str
+    options: dict
+    done: dict
+    todo: list
+
+    @property
+    def label(self):
+        """The model's name in written files (no path)."""
+        return self.options["settings"]["model"]
+
+
+def plan(params, default, load, files, **extra):
+    """Plan a command over the PATH arguments of ``params`` (the click params).
+
+    ``load(spec)`` is only called for a model whose file cannot be found
+    without loading it; ``files`` are the outputs of a recording, its JSON
+    sidecar first; ``extra`` goes into the options given to the workers.
+    """
+    filters = {
+        "subjects": params["subject"],
+        "sessions": params["session"],
+        "tasks": params["task"],
+    }
+    recordings, bids_roots = collect(
+        params["paths"], params["out"], filters, params["example"]
+    )
+    spec, label = model_spec(params["model"], default)
+    settings = {
+        "model": label,
+        "weights_sha256": model_digest(spec, load),
+        "window": params["window"],
+        "overlap": params["overlap"],
+    }
+    options = {
+        "spec": spec,
+        "window": params["window"],
+        "overlap": params["overlap"],
+        "overwrite": params["overwrite"],
+        "settings": settings,
+        "log_level": log_level(),
+        **extra,
+    }
+    done, todo = pending(recordings, files, options)
+    return Plan(recordings, bids_roots, spec, options, done, todo)
+
+
+def run(work, plan, n_jobs, desc):
+    """Compute ``plan.todo`` with ``work(rec, options)``; results in input order."""
     from ..io import remove_stale_temporaries
 
-    for root in sorted({rec.root for rec in todo}):
+    if plan.todo:
+        from ..bids import write_dataset_description
+
+        for deriv, root in plan.bids_roots.items():
+            write_dataset_description(deriv, root)
+    for root in sorted({rec.root for rec in plan.todo}):
         remove_stale_temporaries(root)
-    results = dict(done)
-    for res in _execute(_Task(work, options), todo, n_jobs, desc):
+    results = dict(plan.done)
+    for res in _execute(_Task(work, plan.options), plan.todo, n_jobs, desc):
         results[res["source"]] = res
-    return [results[rec.source] for rec in recordings]
+    return [results[rec.source] for rec in plan.recordings]
 
 
 def report_failures(results):

@@ -11,10 +11,8 @@ from .. import __version__
 from . import _runner
 from ._common import (
     DEFAULT_MODEL,
-    collect,
     echo_table,
     load_or_fail,
-    model_spec,
     recording_options,
 )
 
@@ -129,10 +127,7 @@ def _finish(results):
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @recording_options
-def embed(
-    paths, out, model, subject, session, task, window, overlap, n_jobs, overwrite,
-    example,
-):  # fmt: skip
+def embed(**params):
     """Embed each window of each recording with a pretrained encoder.
 
     PATH is as for `mne-eegfm predict` (files, folders, BIDS roots). The default
@@ -147,35 +142,15 @@ def embed(
     embeddings.tsv (pandas.read_csv(..., sep="\\t")) has one row per
     recording: source, file, windows, and the pooled embedding (emb_0...).
     """
-    filters = {"subjects": subject, "sessions": session, "tasks": task}
-    recordings, bids_roots = collect(paths, out, filters, example)
-    spec, label = model_spec(model, DEFAULT_MODEL)
-    settings = {
-        "model": label,
-        "weights_sha256": _runner.model_digest(spec, _load),
-        "window": window,
-        "overlap": overlap,
-    }
-    options = {
-        "spec": spec,
-        "window": window,
-        "overlap": overlap,
-        "overwrite": overwrite,
-        "settings": settings,
-        "log_level": _runner.log_level(),
-    }
-    done, todo = _runner.pending(recordings, EMB_FILES, options)
-    if todo:
-        net = _load(spec, settings["weights_sha256"])
+    plan = _runner.plan(params, DEFAULT_MODEL, _load, EMB_FILES)
+    if plan.todo:
         from ..api import model_name
-        from ..bids import write_dataset_description
 
-        for deriv, root in bids_roots.items():
-            write_dataset_description(deriv, root)
+        net = _load(plan.spec, plan.options["settings"]["weights_sha256"])
         click.echo(
-            f"mne-eegfm {__version__}: embedding {len(recordings)} recording(s) "
-            f"with {model_name(net, label)} ({net.embed_dim}-d)",
+            f"mne-eegfm {__version__}: embedding {len(plan.recordings)} "
+            f"recording(s) with {model_name(net, plan.label)} ({net.embed_dim}-d)",
             err=True,
         )
-    results = _runner.run(embed_one, recordings, todo, done, options, n_jobs, "embed")
+    results = _runner.run(embed_one, plan, params["n_jobs"], "embed")
     _finish(results)

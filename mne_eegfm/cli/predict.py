@@ -12,10 +12,8 @@ from . import _runner
 from ._common import (
     DEFAULT_CLASSIFIER,
     DISCLAIMER,
-    collect,
     echo_table,
     load_or_fail,
-    model_spec,
     recording_options,
 )
 
@@ -200,10 +198,7 @@ def _load(spec, digest=None):
     help="Also write an HTML report per recording (prediction timeline over the "
     "signal, topomaps of the channel-unification attention).",
 )
-def predict(
-    paths, out, model, subject, session, task, window, overlap, n_jobs, overwrite,
-    example, report,
-):  # fmt: skip
+def predict(**params):
     """Predict every window of each recording, and a summary per recording.
 
     PATH is any EEG file MNE reads (EDF/EDF+, BDF, BrainVision .vhdr, EEGLAB
@@ -226,38 +221,15 @@ def predict(
     are complete for the same model file, settings and input file (use
     --overwrite). Research demonstration, not a diagnostic device.
     """
-    filters = {"subjects": subject, "sessions": session, "tasks": task}
-    recordings, bids_roots = collect(paths, out, filters, example)
-    spec, label = model_spec(model, DEFAULT_CLASSIFIER)
-    settings = {
-        "model": label,
-        "weights_sha256": _runner.model_digest(spec, _load),
-        "window": window,
-        "overlap": overlap,
-    }
-    options = {
-        "spec": spec,
-        "window": window,
-        "overlap": overlap,
-        "report": report,
-        "overwrite": overwrite,
-        "settings": settings,
-        "log_level": _runner.log_level(),
-    }
+    report = params["report"]
     files = PRED_FILES + ((REPORT_FILE,) if report else ())
-    done, todo = _runner.pending(recordings, files, options)
-    if todo:
-        clf = _load(spec, settings["weights_sha256"])
+    plan = _runner.plan(params, DEFAULT_CLASSIFIER, _load, files, report=report)
+    if plan.todo:
+        clf = _load(plan.spec, plan.options["settings"]["weights_sha256"])
         labels = [str(c) for c in clf.classes_]
-        _echo_model(clf.model_.card, label, labels, len(recordings))
-        from ..bids import write_dataset_description
-
-        for deriv, root in bids_roots.items():
-            write_dataset_description(deriv, root)
+        _echo_model(clf.model_.card, plan.label, labels, len(plan.recordings))
     else:
-        labels = _labels_of(done.values())
+        labels = _labels_of(plan.done.values())
         click.echo(f"mne-eegfm {__version__}: every recording is up to date.\n")
-    results = _runner.run(
-        predict_one, recordings, todo, done, options, n_jobs, "predict"
-    )
-    _finish(results, labels, example and label == DEFAULT_CLASSIFIER)
+    results = _runner.run(predict_one, plan, params["n_jobs"], "predict")
+    _finish(results, labels, params["example"] and plan.label == DEFAULT_CLASSIFIER)

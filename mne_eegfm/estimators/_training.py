@@ -115,19 +115,15 @@ class FinetuneTrainer:
         return self.net(x, positions)
 
 
-def fit_loop(
-    trainer,
-    optimizer,
-    loss_fn,
-    y_index,
-    train,
-    valid,
-    *,
-    generator,
-    max_epochs,
-    patience,
-):
-    """Mini-batch training with early stopping on the validation loss."""
+def fit_loop(trainer, optimizer, loss_fn, y_index, split, *, seed, stopping):
+    """Mini-batch training with early stopping on the validation loss.
+
+    ``split`` is ``(train, valid)`` window indices; ``stopping`` is
+    ``(max_epochs, patience)``; batches are shuffled from ``seed``.
+    """
+    train, valid = split
+    max_epochs, patience = stopping
+    generator = torch.Generator().manual_seed(seed)
     y_all = torch.as_tensor(y_index, dtype=torch.long)
     best, best_state, waited, history = np.inf, None, 0, []
     for epoch in range(1, max_epochs + 1):

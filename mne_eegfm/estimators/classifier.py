@@ -122,28 +122,28 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         model_kwargs=None,
         verbose=None,
     ):
-        self.model = model
-        self.weights = weights
-        self.mode = mode
-        self.head = head
-        self.window_s = window_s
-        self.overlap = overlap
-        self.info = info
-        self.ch_names = ch_names
-        self.sfreq = sfreq
-        self.on_missing = on_missing
-        self.max_epochs = max_epochs
         self.batch_size = batch_size
-        self.lr = lr
-        self.encoder_lr_scale = encoder_lr_scale
-        self.weight_decay = weight_decay
+        self.ch_names = ch_names
         self.class_weight = class_weight
-        self.validation_fraction = validation_fraction
+        self.device = device
+        self.encoder_lr_scale = encoder_lr_scale
+        self.head = head
+        self.info = info
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.mode = mode
+        self.model = model
+        self.model_kwargs = model_kwargs
+        self.on_missing = on_missing
+        self.overlap = overlap
         self.patience = patience
         self.random_state = random_state
-        self.device = device
-        self.model_kwargs = model_kwargs
+        self.sfreq = sfreq
+        self.validation_fraction = validation_fraction
         self.verbose = verbose
+        self.weight_decay = weight_decay
+        self.weights = weights
+        self.window_s = window_s
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -355,18 +355,11 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
                 trainer.param_groups(self.lr, self.encoder_lr_scale),
                 weight_decay=self.weight_decay,
             )
-            generator = torch.Generator().manual_seed(seed)
+            stopping = (self.max_epochs, self.patience)
             self.history_ = fit_loop(
-                trainer,
-                optimizer,
-                loss_fn,
-                y_index,
-                train,
-                valid,
-                generator=generator,
-                max_epochs=self.max_epochs,
-                patience=self.patience,
-            )
+                trainer, optimizer, loss_fn, y_index, (train, valid), seed=seed,
+                stopping=stopping,
+            )  # fmt: skip
         self.n_epochs_ = len(self.history_)
         freeze(net)
 
