@@ -72,7 +72,7 @@ def embed(
 
     See Also
     --------
-    mne_eegfm.EEGFMEmbedder
+    mne_eegfm.EEGFMEmbedder : The same as a scikit-learn transformer.
     """
     from .estimators import EEGFMEmbedder
 
@@ -135,7 +135,7 @@ def predict(
 
     See Also
     --------
-    mne_eegfm.EEGFMClassifier
+    mne_eegfm.EEGFMClassifier : Train a classifier, or predict as an estimator.
     """
     from .checkpoints import DEFAULT_CLASSIFIER
     from .estimators import EEGFMClassifier

@@ -27,7 +27,20 @@ SKIP_REASON = "overlaps the annotation {!r}"
 
 
 def with_window(contract, window_s):
-    """The contract with another window length (``None``: unchanged)."""
+    """Return the contract with another window length.
+
+    Parameters
+    ----------
+    contract : InputContract
+        The model's input contract.
+    window_s : float | None
+        Window length in seconds (``None``: the contract's).
+
+    Returns
+    -------
+    contract : InputContract
+        A copy with ``window_s`` replaced (or ``contract`` itself).
+    """
     if window_s is None:
         return contract
     return replace(contract, window_s=float(window_s))
@@ -37,7 +50,7 @@ def with_window(contract, window_s):
 class ModelOutputs:
     """Model outputs for every window of a list of inputs, in window order.
 
-    Attributes
+    Parameters
     ----------
     values : ndarray of float32, shape (n_windows, ...)
         One model output per window.
@@ -66,7 +79,18 @@ class ModelOutputs:
     sums: list
 
     def n_windows_of(self, index):
-        """Number of windows computed for input ``index``."""
+        """Count the windows computed for one input.
+
+        Parameters
+        ----------
+        index : int
+            Position of the input.
+
+        Returns
+        -------
+        n_windows : int
+            Number of windows with an output.
+        """
         return int(np.sum(self.source == index))
 
 

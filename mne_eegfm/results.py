@@ -75,10 +75,8 @@ class _WindowResults:
 class Embeddings(_WindowResults):
     """Embeddings of every window, and where each window lies.
 
-    Attributes
+    Parameters
     ----------
-    embeddings : ndarray of float32, shape (n_windows, D) or (n_windows, D, n_patches)
-        One embedding per window, in input then time order.
     onsets : ndarray of float, shape (n_windows,)
         Window starts in seconds (from the recording start for a Raw; for
         Epochs, from each epoch's event).
@@ -95,17 +93,38 @@ class Embeddings(_WindowResults):
         Their positions (n_channels, 3) in metres, per input.
     model : str
         Name of the model.
+    embeddings : ndarray of float32, shape (n_windows, D) or (n_windows, D, n_patches)
+        One embedding per window, in input then time order.
     """
 
     embeddings: np.ndarray = None
 
     @classmethod
     def from_outputs(cls, outputs, model):
-        """Build from :class:`mne_eegfm.inference.ModelOutputs`."""
+        """Build from the outputs of the streaming path.
+
+        Parameters
+        ----------
+        outputs : ModelOutputs
+            Embeddings from :func:`mne_eegfm.inference.run_model`.
+        model : str
+            Name of the model.
+
+        Returns
+        -------
+        embeddings : Embeddings
+            The result.
+        """
         return cls(**cls._common(outputs, model), embeddings=outputs.values)
 
     def pooled(self):
-        """Mean embedding of each recording, shape (n_recordings, ...)."""
+        """Average the embeddings of each recording.
+
+        Returns
+        -------
+        pooled : ndarray, shape (n_recordings, ...)
+            Mean embedding of each recording with windows.
+        """
         return np.stack(
             [self.embeddings[self.recording == r].mean(axis=0)
              for r in np.unique(self.recording)]
@@ -116,14 +135,14 @@ class Embeddings(_WindowResults):
 class Predictions(_WindowResults):
     """Class probabilities of every window, and where each window lies.
 
-    Attributes
+    Parameters
     ----------
+    onsets, durations, recording, skipped, ch_names, positions, model : object
+        As for :class:`Embeddings`.
     proba : ndarray of float64, shape (n_windows, n_classes)
         Probabilities, columns in the order of ``classes``.
     classes : ndarray, shape (n_classes,)
         The class labels.
-    onsets, durations, recording, skipped, ch_names, positions, model
-        As for :class:`Embeddings`.
     attention : list of ndarray | None
         With ``attention=True``: per input, the channel-unification attention
         (n_queries, n_channels) averaged over its windows.
@@ -140,7 +159,22 @@ class Predictions(_WindowResults):
 
     @classmethod
     def from_outputs(cls, outputs, classes, model):
-        """Build from :class:`mne_eegfm.inference.ModelOutputs` of logits."""
+        """Build from the logits given by the streaming path.
+
+        Parameters
+        ----------
+        outputs : ModelOutputs
+            Logits from :func:`mne_eegfm.inference.run_model`.
+        classes : array-like, shape (n_classes,)
+            The class labels, in the order of the logits.
+        model : str | None
+            Name of the model.
+
+        Returns
+        -------
+        predictions : Predictions
+            The result.
+        """
         attention = None
         if any(total is not None for total in outputs.sums):
             attention = [
