@@ -480,3 +480,19 @@ def test_predict_leaves_input_files_unchanged(data_path, tiny_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [*(p.name for p in copies), "out"]
     )
+
+
+def test_defaults_agree_with_the_registry():
+    """The command line names the defaults without importing torch: same values."""
+    from mne_eegfm import checkpoints
+    from mne_eegfm.cli import _common
+
+    assert _common.DEFAULT_MODEL == checkpoints.DEFAULT_MODEL
+    assert _common.DEFAULT_CLASSIFIER == checkpoints.DEFAULT_CLASSIFIER
+    windows = {
+        checkpoints.load_model(name, verbose=False).contract.window_s
+        for name in (checkpoints.DEFAULT_MODEL, checkpoints.DEFAULT_CLASSIFIER)
+    }
+    assert _common.shipped_windows() == sorted(windows) == [10.0]
+    help_text = " ".join(_run(["predict", "--help"]).output.split())
+    assert "10 s for every shipped model" in help_text
