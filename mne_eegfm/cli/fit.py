@@ -18,11 +18,6 @@ from ._runner import log_level, warning_notes
 from .embed import load_embedder
 
 
-def _card_dict(net):
-    card = getattr(net, "card", None) or {}
-    return dict(card) if isinstance(card, dict) else card.to_dict()
-
-
 def _class_counts(loaded, kind):
     """Classes and their counts: recordings (participants) or windows (events)."""
     import numpy as np
@@ -168,6 +163,7 @@ def _fit(
 ):
     from .. import bids
     from ..estimators import EEGFMClassifier
+    from ..estimators._models import card_dict
     from ..evaluation import cross_validate, load_labelled, parse_target
 
     try:
@@ -244,7 +240,7 @@ def _fit(
     clf = base.fit(
         [item for _, item, _ in loaded], [lab for _, _, labs in loaded for lab in labs]
     )
-    encoder_card = _card_dict(clf.model_)
+    encoder_card = card_dict(clf.model_)
     encoder_card.pop("weights_file", None)  # a local path, set again when loading
     encoder_card.pop("labels", None)
     clf.model_.card = {

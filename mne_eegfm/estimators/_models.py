@@ -66,3 +66,9 @@ def freeze(net):
     """
     net.requires_grad_(False)
     return net.eval()
+
+
+def card_dict(net):
+    """The model card of ``net`` as a plain dict (a copy; empty without card)."""
+    card = getattr(net, "card", None) or {}
+    return dict(card) if isinstance(card, dict) else card.to_dict()

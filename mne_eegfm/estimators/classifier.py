@@ -22,7 +22,7 @@ from ._inputs import (
     stream,
     validate_X,
 )
-from ._models import build_model, freeze
+from ._models import build_model, card_dict, freeze
 from ._training import FinetuneTrainer, ProbeTrainer, fit_loop
 
 _MODES = ("linear-probe", "finetune")
@@ -486,7 +486,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         from ..checkpoints import save_model
 
         check_is_fitted(self)
-        card = dict(getattr(self.model_, "card", None) or {})
+        card = card_dict(self.model_)
         card["labels"] = self.classes_.tolist()
         card["estimator"] = self._saved_params()
         if hasattr(self, "n_features_in_"):
@@ -531,7 +531,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
 
         with log_level(verbose):
             net = load_model(path)
-        card = net.card
+        card = card_dict(net)
         labels = card.get("labels")
         if not labels:
             raise ValueError(
