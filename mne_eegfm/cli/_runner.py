@@ -37,12 +37,6 @@ def n_workers(n_jobs, n_tasks):
     return max(1, min(wanted, n_tasks, cores))
 
 
-def _card_value(card, key):
-    if isinstance(card, dict):
-        return card.get(key)
-    return getattr(card, key, None)
-
-
 def model_files(spec):
     """The files of a model found without loading it (a path or a shipped file)."""
     from ._common import _DATA
@@ -56,16 +50,12 @@ def model_files(spec):
     return []
 
 
-def model_digest(spec, load):
+def model_digest(spec):
     """SHA-256 of a model's files: outputs of other weights are stale.
 
-    Parameters
-    ----------
-    spec : str
-        Registered name or model file.
-    load : callable
-        ``load(spec)`` returning the model, used only when its file cannot be
-        found otherwise (a published checkpoint in the Hugging Face cache).
+    A model file or a shipped model is found without importing torch; a
+    published checkpoint is located with :func:`mne_eegfm.registry.resolve`
+    (nothing is built or loaded).
     """
     import hashlib
 
@@ -73,8 +63,14 @@ def model_digest(spec, load):
 
     files = model_files(spec)
     if not files:
-        weights = _card_value(getattr(load(spec), "card", None), "weights_file")
-        files = [Path(weights)] if weights and Path(weights).is_file() else []
+        from ..registry import resolve
+
+        try:
+            resolved = resolve(spec)
+        except (OSError, ValueError) as err:
+            message = f"Could not load the model {spec!r}: {err}"
+            raise click.ClickException(message) from None
+        files = [p for p in (resolved.weights, resolved.sidecar) if p is not None]
     if not files:
         return None
     digest = hashlib.sha256()
@@ -206,12 +202,11 @@ class Plan:
         return self.options["settings"]["model"]
 
 
-def plan(params, default, load, files, **extra):
+def plan(params, default, files, **extra):
     """Plan a command over the PATH arguments of ``params`` (the click params).
 
-    ``load(spec)`` is only called for a model whose file cannot be found
-    without loading it; ``files`` are the outputs of a recording, its JSON
-    sidecar first; ``extra`` goes into the options given to the workers.
+    ``files`` are the outputs of a recording, its JSON sidecar first;
+    ``extra`` goes into the options given to the workers.
     """
     filters = {
         "subjects": params["subject"],
@@ -224,7 +219,7 @@ def plan(params, default, load, files, **extra):
     spec, label = model_spec(params["model"], default)
     settings = {
         "model": label,
-        "weights_sha256": model_digest(spec, load),
+        "weights_sha256": model_digest(spec),
         "window": params["window"],
         "overlap": params["overlap"],
     }

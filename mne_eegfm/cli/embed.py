@@ -142,7 +142,7 @@ def embed(**params):
     embeddings.tsv (pandas.read_csv(..., sep="\\t")) has one row per
     recording: source, file, windows, and the pooled embedding (emb_0...).
     """
-    plan = _runner.plan(params, DEFAULT_MODEL, _load, EMB_FILES)
+    plan = _runner.plan(params, DEFAULT_MODEL, EMB_FILES)
     if plan.todo:
         from ..api import model_name
 

@@ -223,7 +223,7 @@ def predict(**params):
     """
     report = params["report"]
     files = PRED_FILES + ((REPORT_FILE,) if report else ())
-    plan = _runner.plan(params, DEFAULT_CLASSIFIER, _load, files, report=report)
+    plan = _runner.plan(params, DEFAULT_CLASSIFIER, files, report=report)
     if plan.todo:
         clf = _load(plan.spec, plan.options["settings"]["weights_sha256"])
         labels = [str(c) for c in clf.classes_]
