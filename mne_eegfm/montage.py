@@ -6,7 +6,10 @@ position when the channel has a valid one (finite, not all zero) and otherwise
 looks its name up in MNE's ``standard_1005`` template, after normalising the
 name the way clinical files spell it (see :func:`normalize_name`). A bipolar
 derivation such as ``FP1-F7`` gets the midpoint of its two electrodes, so the
-22-channel TUH TCP montage works.
+22-channel TUH TCP montage works. Reference and ear channels (``A1``,
+``EEG A2-A1``) are left out and logged like other non-scalp channels, and
+unusable digitised positions (non-finite, far from any head, collapsed to a
+point) are ignored with a warning.
 """
 
 import re
@@ -41,6 +44,8 @@ _NON_EEG_NAME = re.compile(
 # BioSemi ABC cap labels beyond A2 (A3..A32): then A1/A2 are not the ear lobes.
 _BIOSEMI_LABEL = re.compile(r"^A([3-9]|[12][0-9]|3[0-2])$", re.IGNORECASE)
 _VALID_ON_MISSING = ("raise", "warn", "drop")
+_MAX_RADIUS = 1.0  # metres from the head origin: farther is not a head
+_MIN_SPREAD = 0.005  # metres: digitised positions all this close are collapsed
 
 
 @lru_cache(maxsize=1)
@@ -111,9 +116,22 @@ def _is_unambiguous_bipolar(name):
     first, second = _split(name)
     if second is None or second.upper() in _REFERENCE_SUFFIXES:
         return False
-    if second.upper() in _EAR_ELECTRODES:
-        return _canonical_electrode(first) in _EAR_ELECTRODES
+    if second.upper() in _EAR_ELECTRODES:  # "C3-A2" may be referential, and
+        return False  # "A2-A1" is a reference channel (left out)
     return None not in (_canonical_electrode(first), _canonical_electrode(second))
+
+
+def _is_bipolar(names):
+    """A bipolar montage: every channel a pair, at least one unambiguously.
+
+    ``["C3-A2", "C4-A1"]`` is referential (ears as references); one ``FP1-F7``
+    among referential channels does not make the recording bipolar.
+    """
+    pairs = [_split(n)[1] for n in names]
+    return all(
+        p is not None and p.upper().replace(" ", "") not in _REFERENCE_SUFFIXES
+        for p in pairs
+    ) and any(_is_unambiguous_bipolar(n) for n in names)
 
 
 def normalize_name(name, *, bipolar=False):
@@ -156,15 +174,43 @@ def _looks_non_eeg(name):
 
 
 def _digitised(ch):
-    """Digitised position of a channel, or None when it has no valid one."""
+    """Digitised position of a channel, or None when it has none.
+
+    All-NaN and all-zero locations are MNE's "no position"; any other value is
+    returned as is (:func:`_digitisation_problem` judges it).
+    """
     from mne.io.constants import FIFF
 
     pos = np.asarray(ch["loc"][:3], dtype=np.float64)
-    if not np.all(np.isfinite(pos)) or not np.any(pos):
+    if np.all(np.isnan(pos)) or not np.any(pos):
         return None
     if ch["coord_frame"] not in (FIFF.FIFFV_COORD_HEAD, FIFF.FIFFV_COORD_UNKNOWN):
         return None
     return pos
+
+
+def _digitisation_problem(digitised):
+    """Why a set of digitised positions ({name: position}) is unusable, or None."""
+    names = list(digitised)
+    pos = np.array([digitised[n] for n in names]).reshape(-1, 3)
+    finite = np.isfinite(pos).all(axis=1)
+    if not finite.all():
+        bad = [n for n, ok in zip(names, finite) if not ok]
+        return f"non-finite coordinates for channel(s) {', '.join(bad)}"
+    radius = np.linalg.norm(pos, axis=1)
+    if radius.max() > _MAX_RADIUS:
+        bad = [n for n, r in zip(names, radius) if r > _MAX_RADIUS]
+        return (
+            f"channel(s) {', '.join(bad)} are up to {radius.max():.3g} m from the "
+            f"head origin (a head is about 0.1 m: corrupt, or not in metres)"
+        )
+    spread = np.linalg.norm(pos - pos.mean(axis=0), axis=1).max()
+    if len(names) > 1 and spread < _MIN_SPREAD:
+        return (
+            f"all {len(names)} digitised positions lie within {spread * 1e3:.3g} mm "
+            "of one point (identical or collapsed)"
+        )
+    return None
 
 
 def _template_position(electrodes):
@@ -180,10 +226,28 @@ def _check_on_missing(on_missing):
         )
 
 
+def _is_ear_only(name):
+    """True for an ear or mastoid channel, alone or against another one.
+
+    ``"A1"``, ``"EEG A2-REF"``, ``"EEG A2-A1"``, ``"M1-M2"``: these record the
+    reference, not the scalp. ``"T4-A2"`` (scalp against ear) is not one.
+    """
+    first, second = _split(name)
+    if _canonical_electrode(first) not in _EAR_ELECTRODES:
+        return False
+    suffix = None if second is None else second.upper().replace(" ", "")
+    return (
+        suffix is None
+        or suffix in _REFERENCE_SUFFIXES
+        or (_canonical_electrode(second) in _EAR_ELECTRODES)
+    )
+
+
 def _eeg_candidates(info):
     """Picks of EEG-typed channels, leaving out (and logging) everything else."""
     names = info["ch_names"]
     eeg = set(pick_types(info, meg=False, eeg=True, exclude=[]).tolist())
+    biosemi = any(_BIOSEMI_LABEL.match(_strip(names[i])) for i in eeg)
     groups = {
         "non-EEG channel(s)": [i for i in range(len(names)) if i not in eeg],
         "channel(s) marked bad in info['bads']": [
@@ -193,6 +257,14 @@ def _eeg_candidates(info):
             i
             for i in sorted(eeg)
             if names[i] not in info["bads"] and _looks_non_eeg(names[i])
+        ],
+        "reference or ear channel(s) (A1, A2, M1, M2)": [
+            i
+            for i in sorted(eeg)
+            if names[i] not in info["bads"]
+            and not _looks_non_eeg(names[i])
+            and not biosemi
+            and _is_ear_only(names[i])
         ],
     }
     left_out = set()
@@ -219,6 +291,26 @@ def _report_missing(missing, on_missing):
         warn(msg.replace("use on_missing='drop'", "they are dropped"))
     else:
         logger.info(f"Dropping {len(missing)} channel(s) without position: {missing}")
+
+
+def _usable_digitisation(info, candidates):
+    """{name: digitised position} of the candidates; empty (warned) if unusable."""
+    digitised = {}
+    for idx in candidates:
+        pos = _digitised(info["chs"][idx])
+        if pos is not None:
+            digitised[info["ch_names"][idx]] = pos
+    problem = _digitisation_problem(digitised) if digitised else None
+    if problem is None:
+        return digitised
+    warn(
+        f"The recording's digitised electrode positions are unusable: {problem}. "
+        "They are ignored and every channel gets the standard_1005 position of "
+        "its name instead (as if no montage were set); fix the montage with "
+        "inst.set_montage to use digitised positions.",
+        RuntimeWarning,
+    )
+    return {}
 
 
 @verbose
@@ -250,33 +342,37 @@ def get_positions(info, on_missing="raise", verbose=None):
     Non-EEG channels (EOG, ECG, EMG, stim, misc, resp, bio...) and channels in
     ``info["bads"]`` are left out and logged, as are EEG-typed channels whose
     names say they record something else (``"ECG ECG1"``, ``"HEOG"``,
-    ``"POL E"``), which clinical EDF exports type as EEG. A channel uses its
-    digitised position when it has a valid one; otherwise its name is looked
-    up in ``standard_1005`` (see :func:`normalize_name`). A bipolar derivation
+    ``"POL E"``), which clinical EDF exports type as EEG, and reference or
+    ear channels: A1, A2, M1, M2 alone, against a reference or against each
+    other (``"EEG A2-A1"``). A channel uses its digitised position when it has
+    one (all-NaN or all-zero locations are MNE's "no position"); otherwise its
+    name is looked up in ``standard_1005`` (see :func:`normalize_name`). When
+    the digitised positions are unusable (a non-finite coordinate, a channel
+    more than 1 m from the head origin, or all of them within 5 mm of one
+    point), a RuntimeWarning says why and every channel gets the position of
+    its name instead, as if no montage were set. A bipolar derivation
     gets the midpoint of its two electrodes; ear and mastoid suffixes (``-A1``)
-    are read as bipolar partners when the recording has any unambiguous
-    bipolar channel (``FP1-F7``) and as references otherwise. In recordings
+    are read as bipolar partners when the montage is bipolar (every channel a
+    pair of electrodes, at least one unambiguously so: ``FP1-F7``,
+    ``A1-T3``) and as references otherwise. In recordings
     with BioSemi ABC labels (A3...A32), A1 and A2 are cap labels, not ear
     lobes, and get no template position.
     """
     _check_on_missing(on_missing)
     candidates = _eeg_candidates(info)
-    bipolar = any(_is_unambiguous_bipolar(info["ch_names"][i]) for i in candidates)
+    bipolar = _is_bipolar([info["ch_names"][i] for i in candidates])
     biosemi = any(_BIOSEMI_LABEL.match(_strip(info["ch_names"][i])) for i in candidates)
+    digitised = _usable_digitisation(info, candidates)
     picks, positions, missing, keys = [], [], [], {}
-    n_digitised = 0
     for idx in candidates:
-        ch = info["chs"][idx]
-        name = ch["ch_name"]
+        name = info["ch_names"][idx]
         electrodes = _parse(name, bipolar)
         if biosemi and _strip(name).upper() in ("A1", "A2"):
             electrodes = None  # BioSemi cap labels, not the ear lobes
-        pos = _digitised(ch)
-        if pos is not None:
-            n_digitised += 1
-        elif electrodes is not None:
+        pos = digitised.get(name)
+        if pos is None and electrodes is not None:
             pos = _template_position(electrodes)
-        else:
+        elif pos is None:
             missing.append(name)
             continue
         key = "-".join(electrodes) if electrodes else name.upper()
@@ -288,6 +384,7 @@ def get_positions(info, on_missing="raise", verbose=None):
         keys[key] = name
         picks.append(idx)
         positions.append(pos)
+    n_digitised = sum(info["ch_names"][i] in digitised for i in picks)
     _report_missing(missing, on_missing)
     if not picks:
         raise ValueError(

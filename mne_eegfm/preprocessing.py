@@ -36,24 +36,32 @@ Windows
 -------
 The window length in samples is ``window_s * contract.sfreq`` rounded down to a
 multiple of the model's 40-sample patch (5 s at 256 Hz = 1280 samples = 32
-patches exactly). Raw is cut into consecutive windows (``overlap`` fraction
-shared); windows overlapping ``BAD_*`` annotations are left out and counted.
-Each window is z-scored per channel (:func:`normalize_windows`). Epochs give
-one window each (see :func:`prepare` for the crop rule).
+patches exactly); a length that is not a whole number of patches warns with the
+effective length, and one that differs from the contract's warns naming both
+(:meth:`InputContract.check_window`). Raw is cut into consecutive windows
+(``overlap`` fraction shared); windows overlapping ``BAD_*`` annotations and
+flat windows (every channel constant, :func:`window_quality`) are left out and
+counted by reason (``Windows.skipped``). Each window is z-scored per channel
+(:func:`normalize_windows`); ``Windows.scale`` keeps each channel's std before
+that. Epochs give one window each (see :func:`prepare` for the crop rule);
+flat epochs are marked in ``Windows.reasons``.
 
 Checks
 ------
 Errors: NaN/inf samples (naming the channels), a Raw shorter than one window,
-empty Epochs, channels without position (``on_missing="raise"``). Warnings
-(``RuntimeWarning``): flat channels (named; zeros after normalisation), a
-median band-passed std above 1e-2 V (data probably already in microvolts) or
-below 1e-9 V (nanovolts?), a sampling rate too low for the low-pass (which is
-then lowered to 80 % of the recording's Nyquist frequency), epochs cropped,
-every window of a Raw overlapping BAD annotations (empty result).
+empty Epochs, channels without position (``on_missing="raise"``), a sampling
+rate or window length that is not a positive finite number (naming it).
+Warnings (``RuntimeWarning``): flat channels (named; zeros after
+normalisation), flat windows or epochs (left out / marked), channels with a
+physiologically impossible amplitude (named: a sample beyond 1 V or a
+band-passed std above 1e-2 V), a median band-passed std above 1e-2 V (data
+probably already in microvolts) or below 1e-9 V (nanovolts?), a sampling rate
+too low for the low-pass (which is then lowered to 80 % of the recording's
+Nyquist frequency), epochs cropped, window lengths as above, no window left.
 """
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 
@@ -63,12 +71,15 @@ from mne.utils import logger, use_log_level, verbose, warn
 from .montage import get_positions
 
 __all__ = [
+    "SKIP_BAD_ANNOTATION",
+    "SKIP_FLAT",
     "InputContract",
     "Windows",
     "iter_windows",
     "normalize_windows",
     "prepare",
     "read_raw",
+    "window_quality",
 ]
 
 PATCH_SIZE = 40
@@ -79,6 +90,10 @@ _EPS = 1e-8
 _FLAT_STD = 1e-15  # volts: band-passed std below this is a flat channel
 _STD_TOO_LARGE = 1e-2  # volts: EEG this large is probably in microvolts already
 _STD_TOO_SMALL = 1e-9  # volts: EEG this small is probably in nanovolts or scaled
+_PEAK_IMPOSSIBLE = 1.0  # volts: no EEG amplifier input range reaches this
+_FLAT_PTP = 1e-13  # volts: a window whose every channel varies less is flat
+SKIP_BAD_ANNOTATION = "BAD annotation"  # reason: overlaps a BAD_* annotation
+SKIP_FLAT = "flat"  # reason: every channel is constant (no signal to evaluate)
 _EXTRA_MARGIN_S = 2.0  # seconds of margin beyond half the filter, per side
 _MAX_CHUNK = 2**25  # channels x input samples per chunk (256 MiB in float64)
 
@@ -115,8 +130,7 @@ class InputContract:
     montage: str = "unipolar"
 
     def __post_init__(self):
-        if not self.sfreq > 0:
-            raise ValueError(f"sfreq must be positive, got {self.sfreq!r}")
+        _check_positive("sfreq", self.sfreq, "Hz")
         if self.l_freq is not None and self.h_freq is not None:
             if not 0 < self.l_freq < self.h_freq:
                 raise ValueError(
@@ -146,6 +160,47 @@ class InputContract:
             notch = tuple(float(f) for f in np.atleast_1d(notch))
             object.__setattr__(self, "notch", notch or None)
         _window_samples(self.window_s, self.sfreq)
+
+    def check_window(self, window_s):
+        """Check a requested window length against this contract.
+
+        Parameters
+        ----------
+        window_s : float | None
+            The requested window length in seconds (None: the contract's).
+
+        Returns
+        -------
+        effective_s : float
+            The window length actually used: ``window_s`` rounded down to a
+            multiple of the model's 40-sample patch at ``sfreq``.
+
+        Raises
+        ------
+        ValueError
+            If ``window_s`` is not a positive finite number or is shorter than
+            one patch.
+
+        Warns
+        -----
+        RuntimeWarning
+            If ``window_s`` differs from the contract's ``window_s`` (the
+            length the model was trained or fitted on; both are named), and if
+            it cannot be represented exactly (e.g. 2 s at 128 Hz is 256
+            samples, not a multiple of 40: 240 samples, 1.875 s are used).
+        """
+        if window_s is None:
+            window_s = self.window_s
+        n = _window_samples(window_s, self.sfreq)
+        if not math.isclose(float(window_s), self.window_s, rel_tol=1e-9):
+            warn(
+                f"Windows of {float(window_s):g} s were requested, but the model "
+                f"expects {self.window_s:g}-s windows (its input contract): "
+                "predictions on other lengths are less reliable.",
+                RuntimeWarning,
+            )
+        _warn_inexact_window(window_s, n, self.sfreq)
+        return n / self.sfreq
 
     @property
     def n_times(self):
@@ -207,9 +262,19 @@ class Windows:
     sfreq : float
         Sampling rate of ``data``.
     n_skipped : int
-        Windows left out because they overlap ``BAD_*`` annotations.
+        Windows left out (not evaluated): the sum of ``skipped``.
     source : str | None
         File the data came from, when known.
+    skipped : dict of str to int
+        Windows left out by reason: :data:`SKIP_BAD_ANNOTATION` (they overlap
+        ``BAD_*`` annotations) and :data:`SKIP_FLAT` (every channel constant).
+    scale : ndarray of float32, shape (n_windows, n_channels) | None
+        Standard deviation of each channel of each window before normalisation,
+        in the contract's units (after filtering and resampling).
+    reasons : ndarray of str, shape (n_windows,) | None
+        Epochs only (which keep one window per epoch): why a window should not
+        be evaluated (:data:`SKIP_FLAT`), ``""`` where it can be; None when
+        every window can (see :func:`window_quality`).
     """
 
     data: np.ndarray
@@ -219,12 +284,47 @@ class Windows:
     sfreq: float
     n_skipped: int = 0
     source: str | None = None
+    skipped: dict = field(default_factory=dict)
+    scale: np.ndarray | None = None
+    reasons: np.ndarray | None = None
 
     def __len__(self):
         return len(self.data)
 
 
+def _check_positive(name, value, unit):
+    """ValueError naming ``value`` unless it is a positive finite number."""
+    try:
+        ok = math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} must be a positive finite number ({unit}), got {value!r}"
+        )
+
+
+def _resolve_window(contract, window_s):
+    """Samples per window; warns as :meth:`InputContract.check_window` does."""
+    if window_s is None:
+        n = _window_samples(contract.window_s, contract.sfreq)
+        _warn_inexact_window(contract.window_s, n, contract.sfreq)
+        return n
+    return int(round(contract.check_window(window_s) * contract.sfreq))
+
+
+def _warn_inexact_window(window_s, n, sfreq):
+    if not math.isclose(n / sfreq, float(window_s), rel_tol=1e-9):
+        warn(
+            f"A {float(window_s):g}-s window is {float(window_s) * sfreq:g} samples "
+            f"at {sfreq:g} Hz, not a multiple of the model's {PATCH_SIZE}-sample "
+            f"patch: windows of {n} samples ({n / sfreq:g} s) are used.",
+            RuntimeWarning,
+        )
+
+
 def _window_samples(window_s, sfreq):
+    _check_positive("window_s", window_s, "seconds")
     n = int(math.floor(round(float(window_s) * sfreq, 6)))
     n -= n % PATCH_SIZE
     if n < PATCH_SIZE:
@@ -297,6 +397,7 @@ class _Plan:
     """Resampling ratio and zero-phase filter response for one input rate."""
 
     def __init__(self, sfreq_in, contract, epoch_s=None):
+        _check_positive("The recording's sampling rate", sfreq_in, "Hz")
         self.sfreq_in = float(sfreq_in)
         self.sfreq_out = float(contract.sfreq)
         ratio = Fraction(self.sfreq_out / self.sfreq_in).limit_denominator(10000)
@@ -513,11 +614,12 @@ class _Checks:
             self.said.add(key)
             warn(msg, RuntimeWarning)
 
-    def output(self, y, where=""):
+    def output(self, y, where="", peak=None):
         """Check band-passed data (contract units, channels on axis -2).
 
         NaN or inf anywhere in a channel's input spreads to its whole output
         through the mean and the FFT, so one std per channel catches them.
+        ``peak`` is each channel's largest absolute input sample in volts.
         """
         std = y.std(axis=-1, dtype=np.float64)
         while std.ndim > 1:
@@ -532,8 +634,27 @@ class _Checks:
             )
         flat = std < _FLAT_STD
         self._flat(flat, where)
+        typical = float(np.median(std[~flat])) if not flat.all() else 0.0
         if not flat.all():
-            self._units(float(np.median(std[~flat])))
+            self._units(typical)
+        if typical <= _STD_TOO_LARGE:  # else the unit warning says it all
+            self._impossible(std, peak, where)
+
+    def _impossible(self, std, peak, where):
+        """Warn, naming them, about channels no scalp EEG can produce."""
+        peak = np.zeros_like(std) if peak is None else peak
+        bad = (std > _STD_TOO_LARGE) | (peak > _PEAK_IMPOSSIBLE)
+        if not bad.any():
+            return
+        names = [self.ch_names[i] for i in np.flatnonzero(bad)]
+        self._warn_once(
+            ("impossible", tuple(names)),
+            f"Physiologically impossible amplitude in channel(s) {', '.join(names)}"
+            f"{where}: largest sample {float(peak[bad].max()):.3g} V, band-passed "
+            f"std up to {float(std[bad].max()):.3g} V (scalp EEG stays below "
+            f"{_STD_TOO_LARGE:g} V). The channel is broken or mis-scaled; drop it "
+            "(raw.drop_channels) or mark it bad (raw.info['bads']).",
+        )
 
     def _flat(self, flat, where):
         if flat.all():
@@ -591,14 +712,20 @@ def normalize_windows(data):
 
 
 def _normalize_inplace(out):
+    _zscore_inplace(out)
+    return out
+
+
+def _zscore_inplace(out):
+    """Z-score ``out`` in place; return each row's std before (last axis)."""
     if not np.isfinite(out).all():
         raise ValueError("Cannot normalise windows that contain NaN or inf samples.")
     if out.size == 0:
-        return out
+        return np.zeros(out.shape[:-1], np.float32)
     out -= out.mean(axis=-1, keepdims=True)
     std = np.sqrt(np.mean(np.square(out), axis=-1, keepdims=True))
     out /= std + np.float32(_EPS)
-    return out
+    return std[..., 0]
 
 
 def _bad_intervals(raw):
@@ -644,10 +771,50 @@ def _merge(starts, stops):
 
 
 def _finish(windows, contract):
+    """Normalised windows and each channel's std before normalisation."""
     out = np.ascontiguousarray(windows, dtype=np.float32)
     if contract.normalization == "zscore":
-        return _normalize_inplace(out)
-    return out
+        return out, _zscore_inplace(out)
+    return out, out.std(axis=-1)
+
+
+def window_quality(data):
+    """Why each window should not be evaluated, from its samples in volts.
+
+    Parameters
+    ----------
+    data : array, shape (n_windows, n_channels, n_times)
+        Windows as read from the recording (volts, before normalisation;
+        filtering does not matter).
+
+    Returns
+    -------
+    reasons : ndarray of str, shape (n_windows,) | None
+        :data:`SKIP_FLAT` for a window in which every channel varies by less
+        than 1e-13 V (a flat line: there is no signal to evaluate, and the
+        model's answer on it would be meaningless), ``""`` for the others;
+        None when every window can be evaluated.
+
+    Notes
+    -----
+    :func:`iter_windows` and :func:`prepare` leave flat windows of a Raw out
+    and count them in ``Windows.skipped[SKIP_FLAT]``; for Epochs, which keep
+    one window per epoch, they set ``Windows.reasons``.
+    """
+    data = np.asarray(data)
+    if data.ndim != 3:
+        raise ValueError(
+            f"data must have shape (n_windows, n_channels, n_times), got {data.shape}"
+        )
+    return _reasons(np.ptp(data, axis=-1))
+
+
+def _reasons(ptp):
+    """Reasons (or None) from each window's per-channel peak-to-peak in volts."""
+    flat = (ptp < _FLAT_PTP).all(axis=-1)
+    if not flat.any():
+        return None
+    return np.where(flat, SKIP_FLAT, "").astype(object)
 
 
 def _windows_per_chunk(chunk_s, n_starts, step, plan, n_channels):
@@ -720,9 +887,7 @@ def iter_windows(
     """
     picks, ch_names, positions = get_positions(raw.info, on_missing=on_missing)
     plan = _Plan(raw.info["sfreq"], contract)
-    n_times = _window_samples(
-        contract.window_s if window_s is None else window_s, contract.sfreq
-    )
+    n_times = _resolve_window(contract, window_s)
     n_in = raw.n_times
     n_out = plan.n_out(n_in) if n_in else 0
     out_sfreq = plan.sfreq_in * plan.up / plan.down
@@ -778,51 +943,74 @@ def _generate(job, chunks, level):
 
 
 def _chunk_windows(job, first, last):
-    """Windows first..last-1 of a job (those overlapping BAD annotations left out)."""
+    """Windows first..last-1 of a job (those overlapping BAD annotations or flat
+    left out and counted)."""
     keep = ~job.is_bad[first:last]
-    n_skipped = int((~keep).sum())
+    skipped = {SKIP_BAD_ANNOTATION: int((~keep).sum())}
     starts = job.starts[first:last][keep]
-    if not len(starts):
-        shape = (0, len(job.ch_names), job.n_times)
-        data = np.zeros(shape, np.float32)
-    else:
+    onsets = job.onsets[first:last][keep]
+    data = np.zeros((0, len(job.ch_names), job.n_times), np.float32)
+    scale = np.zeros((0, len(job.ch_names)), np.float32)
+    if len(starts):
         o0, o1 = starts[0], starts[-1] + job.n_times
-        segment = _process_segment(job.raw, job.picks, job.plan, o0, o1, job.checks)
-        data = np.stack([segment[:, i : i + job.n_times] for i in starts - o0])
-        data = _finish(data, job.contract)
-    return _windows(
-        data, job.positions, job.ch_names, job.onsets[first:last][keep], job.sfreq,
-        n_skipped, job.source,
-    )  # fmt: skip
+        segment, ptp = _process_segment(job, o0, o1, starts)
+        reasons = _reasons(ptp)
+        if reasons is not None:
+            evaluable = reasons == ""
+            skipped[SKIP_FLAT] = int((~evaluable).sum())
+            starts, onsets = starts[evaluable], onsets[evaluable]
+        if len(starts):
+            data = np.stack([segment[:, i : i + job.n_times] for i in starts - o0])
+            data, scale = _finish(data, job.contract)
+    windows = _windows(data, job.ch_names, job.positions, onsets, job.sfreq, job.source)
+    windows.skipped = {k: v for k, v in skipped.items() if v}
+    windows.n_skipped = sum(skipped.values())
+    windows.scale = scale
+    return windows
 
 
-def _windows(data, positions, ch_names, onsets, sfreq, n_skipped, source):
+def _windows(data, ch_names, positions, onsets, sfreq, source):
     return Windows(
         data=data,
         positions=positions,
         ch_names=list(ch_names),
         onsets=np.asarray(onsets, np.float64),
         sfreq=float(sfreq),
-        n_skipped=int(n_skipped),
         source=source,
     )
 
 
-def _process_segment(raw, picks, plan, o0, o1, checks):
-    """Output samples [o0, o1) of the picked channels, float32, contract units."""
+def _process_segment(job, o0, o1, starts):
+    """Output samples [o0, o1) of the picked channels (float32, contract units)
+    and the peak-to-peak input (volts) of each window starting at ``starts``."""
+    raw, plan = job.raw, job.plan
     # Input samples needed, with margins, starting on the shared output grid.
     s = max(0, (o0 * plan.down // plan.up) // plan.down * plan.down - plan.margin)
     e = min(raw.n_times, -(-o1 * plan.down // plan.up) + plan.margin + 1)
-    x = raw.get_data(picks=picks, start=s, stop=e)
+    x = raw.get_data(picks=job.picks, start=s, stop=e)
     where = f" (between {s / plan.sfreq_in:.1f} and {e / plan.sfreq_in:.1f} s)"
     if s == 0 and e == raw.n_times:
         where = ""
+    high, low = _window_extremes(x, s, starts, job.n_times, plan)
+    peak = np.maximum(high.max(axis=0), -low.min(axis=0))
     y = _filter_resample(x, plan, pad_left=s == 0, pad_right=e == raw.n_times)
     del x
     first = s * plan.up // plan.down
     y = y[:, o0 - first : o1 - first]
-    checks.output(y, where)
-    return y
+    job.checks.output(y, where, peak)
+    return y, high - low
+
+
+def _window_extremes(x, s, starts, n_times, plan):
+    """Largest and smallest input sample of each channel (`x` starts at input
+    sample s) in each window, each of shape (n_windows, n_channels)."""
+    high = np.empty((len(starts), x.shape[0]))
+    low = np.empty_like(high)
+    for k, start in enumerate(starts):
+        a = start * plan.down // plan.up - s
+        b = -(-(start + n_times) * plan.down // plan.up) - s
+        high[k], low[k] = x[:, a:b].max(axis=-1), x[:, a:b].min(axis=-1)
+    return high, low
 
 
 @verbose
@@ -900,14 +1088,40 @@ def prepare(
     windows = parts[0]
     windows.data = np.concatenate([p.data for p in parts])
     windows.onsets = np.concatenate([p.onsets for p in parts])
+    windows.scale = np.concatenate([p.scale for p in parts])
     windows.n_skipped = sum(p.n_skipped for p in parts)
+    skipped = {}
+    for part in parts:
+        for reason, count in part.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    windows.skipped = skipped
+    _warn_skipped(windows)
+    return windows
+
+
+def _warn_skipped(windows):
+    """Warn about windows left out: flat ones always, all of them loudly."""
+    flat = windows.skipped.get(SKIP_FLAT, 0)
+    bad = windows.skipped.get(SKIP_BAD_ANNOTATION, 0)
     if len(windows.data) == 0:
+        n = windows.n_skipped
+        if not flat:
+            msg = f"All {n} windows overlap BAD annotations"
+        elif not bad:
+            msg = f"All {n} windows are flat (every channel constant)"
+        else:
+            msg = f"Of {n} windows, {bad} overlap BAD annotations and {flat} are flat"
         warn(
-            f"All {windows.n_skipped} windows overlap BAD annotations: no window "
-            "is left (use reject_by_annotation=False to keep them).",
+            f"{msg}: no window is left to evaluate"
+            + (" (use reject_by_annotation=False to keep them)." if bad else "."),
             RuntimeWarning,
         )
-    return windows
+    elif flat:
+        warn(
+            f"{flat} window(s) are flat (every channel constant): they are left "
+            "out, not evaluated.",
+            RuntimeWarning,
+        )
 
 
 def _prepare_epochs(epochs, contract, window_s, on_missing):
@@ -918,23 +1132,36 @@ def _prepare_epochs(epochs, contract, window_s, on_missing):
     picks, ch_names, positions = get_positions(epochs.info, on_missing=on_missing)
     n_in = len(epochs.times)
     plan = _Plan(epochs.info["sfreq"], contract, epoch_s=n_in / epochs.info["sfreq"])
-    target = _window_samples(
-        contract.window_s if window_s is None else window_s, contract.sfreq
-    )
+    target = _resolve_window(contract, window_s)
     start, keep = _epoch_crop(plan.n_out(n_in), target, contract.sfreq)
     checks = _Checks(ch_names, plan.scale)
     per_batch = max(1, _MAX_CHUNK // (len(picks) * (n_in + 2 * plan.margin)))
-    parts = []
+    parts, ptp = [], []
     for first in range(0, len(epochs), per_batch):
         item = slice(first, first + per_batch)
-        y = _filter_resample(epochs.get_data(picks=picks, item=item), plan, True, True)
-        checks.output(y)
+        x = epochs.get_data(picks=picks, item=item)
+        high, low = x.max(axis=-1), x.min(axis=-1)
+        ptp.append(high - low)
+        y = _filter_resample(x, plan, True, True)
+        checks.output(y, peak=np.maximum(high, -low).max(axis=0))
         parts.append(y[..., start : start + keep])
     out_sfreq = plan.sfreq_in * plan.up / plan.down
     onsets = np.full(len(epochs), epochs.tmin + start / out_sfreq)
     source = str(epochs.filename) if epochs.filename else None
-    data = _finish(np.concatenate(parts), contract)
-    return _windows(data, positions, ch_names, onsets, out_sfreq, 0, source)
+    data, scale = _finish(np.concatenate(parts), contract)
+    windows = _windows(data, ch_names, positions, onsets, out_sfreq, source)
+    windows.scale = scale
+    windows.reasons = _reasons(np.concatenate(ptp))
+    if windows.reasons is not None:
+        flat = np.flatnonzero(windows.reasons == SKIP_FLAT)
+        warn(
+            f"{len(flat)} of {len(epochs)} epochs are flat (every channel "
+            f"constant; indices {', '.join(map(str, flat[:10]))}"
+            f"{'...' if len(flat) > 10 else ''}): they cannot be evaluated "
+            "(Windows.reasons marks them).",
+            RuntimeWarning,
+        )
+    return windows
 
 
 def _epoch_crop(n, target, sfreq):

@@ -4,6 +4,66 @@ Either a clear error naming the problem (type and message fragment checked), or
 a warning and a well-defined, finite result. No case may return NaN or surface
 a bare PyTorch error. A tiny randomly initialised LuMamba keeps this fast; what
 is tested is the handling of the input, not the quality of the model.
+
+Second bad-input round (issue #15): every case and the test covering it
+(``contract`` = tests/test_bad_inputs_contract.py, ``ood`` = tests/test_ood.py;
+"phase 2" = owned by the CLI/estimator/BIDS/pretrain/model-file layers, not
+yet covered here).
+
+Silent wrong or stale output
+- model file or recording replaced at the same path, re-run "up to date": phase 2
+- disk full while ``pretrain`` caches: phase 2
+- classifier JSON with duplicate labels: phase 2
+- every digitised position identical / collapsed to a point: contract
+  ``test_unusable_digitisation_warns_and_uses_names[same|collapsed]``,
+  ``test_collapsed_digitisation_of_unknown_names_raises``
+- one channel at +-1e6 V: contract
+  ``test_channel_at_a_million_volts_warns_naming_it``,
+  ``test_constant_channel_at_a_million_volts_warns_naming_it``
+- all-flat recording answered with confidence: here
+  ``test_all_channels_flat_recording_is_not_evaluated``; flat windows and
+  epochs: contract ``test_flat_windows_are_skipped_and_counted``,
+  ``test_flat_epochs_are_marked`` (classifier/CLI outcome: phase 2)
+- ``EEG A2-A1`` kept as a scalp channel, log says "bipolar": contract
+  ``test_ear_reference_channels_are_left_out_and_not_bipolar``,
+  ``test_one_bipolar_channel_does_not_make_a_referential_montage_bipolar``
+- window length differing from the contract / not a whole number of patches
+  (``--window 2`` -> 1.875 s): contract
+  ``test_window_differing_from_the_contract_warns_naming_both``,
+  ``test_window_not_a_whole_number_of_patches_says_the_effective_length``;
+  estimators and ``predict_windows`` using the fitted length: phase 2
+
+Memory and processes
+- model JSON memory bombs (``num_blocks``, ``embed_dim``): phase 2
+- ``--n-jobs`` larger than recordings and cores: phase 2
+
+Tracebacks or cryptic errors
+- invalid ``dataset_description.json``; disk full writing ``summary.tsv`` or
+  saving a fit; ``pretrain`` read-only ``--out``, ``--batch-size 0``,
+  ``--config bogus``, partial last line of ``log.jsonl``; crafted estimator
+  keys or string ``config`` in a model JSON: phase 2
+- ``--window nan``/``inf``, ``sfreq=nan``: contract
+  ``test_non_finite_rates_and_windows_raise_naming_the_value``,
+  ``test_recording_with_nan_sampling_rate_raises`` (CLI option: phase 2)
+- truncated FIF; EDF with record duration -1: phase 2 (EDF header lying about
+  its length: here ``test_edf_header_lying_about_length_uses_the_file_size``)
+- model name ``""``; ragged participants.tsv: phase 2
+- positions ~1e38 m: contract
+  ``test_unusable_digitisation_warns_and_uses_names[huge|inf]``
+- a Raw whose every window overlaps BAD_ in the estimators; an empty list,
+  an Evoked or a path string as X: phase 2 (``prepare`` side: the warning of
+  tests/test_preprocessing.py ``test_all_windows_bad_warns``)
+- ``--report`` on a 1-channel recording; stale ``.tmp-<uuid>-<name>`` files;
+  whole warnings in ``_warning_notes``; read-only BIDS dataset with mne-bids
+  lock files: phase 2
+
+Out-of-distribution note
+- statistics and thresholds: ood ``test_same_distribution_not_flagged``,
+  ``test_white_noise_flagged_for_amplitude_and_spectrum``,
+  ``test_other_montage_flagged_naming_the_regions``
+- Guinea-Bissau held-out not flagged, other devices flagged: ood
+  ``test_guinea_bissau_reference_flags_other_devices_only`` (data)
+- the note in sidecars, summary and report: phase 2
 """
 
 import os
@@ -145,12 +205,14 @@ def test_flat_channel_warns_and_result_is_finite(embedder):
     assert_finite(out, n_rows=2)
 
 
-def test_all_channels_flat_warns_and_result_is_finite(embedder):
+def test_all_channels_flat_recording_is_not_evaluated():
+    """#15: an all-flat recording gives no window, never a confident answer."""
     raw = make_raw()
-    raw._data[:] = 0.0
-    with pytest.warns(RuntimeWarning, match="All 4 channels are flat"):
-        out = embedder.transform(raw)
-    assert_finite(out, n_rows=2)
+    raw._data[:] = 4e-3  # a constant offset: flat everywhere
+    with pytest.warns(RuntimeWarning, match="All 2 windows are flat"):
+        windows = prepare(raw, CONTRACT)
+    assert windows.data.shape[0] == 0
+    assert windows.skipped == {"flat": 2} and windows.n_skipped == 2
 
 
 @pytest.mark.parametrize(

@@ -106,11 +106,11 @@ def test_tuh_unipolar_names():
     info = mne.create_info(names, 250.0, "eeg")
     with catch_logging() as log:
         _, kept, pos = get_positions(info, verbose="info")
-    assert kept == names[:10]
+    assert kept == names[:9]  # the ear reference A1 is left out
     text = log.getvalue()
     assert "EEG EKG1-REF" in text and "EEG PHOTIC-REF" in text
+    assert "reference or ear channel(s) (A1, A2, M1, M2): EEG A1-REF" in text
     np.testing.assert_allclose(pos[3], _template_pos("T7"), atol=1e-6)
-    np.testing.assert_allclose(pos[9], _template_pos("A1"), atol=1e-6)
 
 
 def test_referential_ear_suffix():
@@ -206,10 +206,10 @@ def test_edf_names(data_path):
     raw = _read(data_path / "formats/mne-testing-data/EDF/chtypes_edf.edf")
     with catch_logging() as log:
         picks, names, pos = get_positions(raw.info, verbose="info")
-    assert names[0] == "EEG Fp1-Ref" and "EEG A2-Ref" in names
+    assert names[0] == "EEG Fp1-Ref" and "EEG A2-Ref" not in names
     assert not any(n.startswith(("POL", "ECG", "SaO2")) for n in names)
     text = log.getvalue()
-    assert "ECG ECG1" in text and "POL E" in text
+    assert "ECG ECG1" in text and "POL E" in text and "EEG A2-Ref" in text
     _check_valid(pos, len(names))
     assert [raw.ch_names[i] for i in picks] == names
     np.testing.assert_allclose(pos[0], _template_pos("Fp1"), atol=1e-6)
