@@ -117,9 +117,10 @@ def profile_stages(fname, model, out):
     """Run predict in-process under cProfile; seconds per stage."""
     from click.testing import CliRunner
 
-    from mne_eegfm.cli import _classifier, main
+    from mne_eegfm.cli import main
+    from mne_eegfm.cli.predict import _load
 
-    _classifier(model)  # model loading is timed separately
+    _load(model)  # model loading is timed separately (cached by file digest)
     args = ["predict", str(fname), "--model", model, "--out", str(out), "--overwrite"]
     profiler = cProfile.Profile()
     start = time.perf_counter()

@@ -10,8 +10,14 @@ model) on a synthetic H-hour, 22-channel, 500-Hz EDF: wall time and the peak
 RSS of the predicting process, which must stay bounded (goal: under 3 GiB for
 24 h) because recordings are read and preprocessed in chunks.
 
-Run: ``python benchmarks/scaling.py [--repeats 2] [--threads 2]`` or
-``python benchmarks/scaling.py --predict-hours 1 24``
+With ``--overlap-minutes M`` it measures the peak RSS of ``mne-eegfm predict``
+on a synthetic M-minute, 22-channel EDF with ``--overlap 0`` (the baseline) and
+``--overlap 0.99``: memory is bounded by the batch, not the overlap (goal: the
+0.99 run within 1.5x of the baseline).
+
+Run: ``python benchmarks/scaling.py [--repeats 2] [--threads 2]``,
+``python benchmarks/scaling.py --predict-hours 1 24`` or
+``python benchmarks/scaling.py --overlap-minutes 10``
 """
 
 import argparse
@@ -158,9 +164,70 @@ def predict_memory(hours_list, threads):
             fname.unlink()
 
 
+STREAM_CODE = """
+import sys, torch
+from mne_eegfm.inference import run_model
+from mne_eegfm.io import read_recording
+from mne_eegfm.preprocessing import InputContract
+raw = read_recording(sys.argv[1])
+out = run_model(lambda x, p: x.mean(dim=(1, 2))[:, None], [raw],
+                InputContract(window_s=10.0), overlap=float(sys.argv[2]))
+print(len(out.values), file=sys.stderr)
+"""
+
+
+def overlap_memory(minutes, threads, overlaps=(0.0, 0.99), stand_in=False):
+    """Peak RSS of ``mne-eegfm predict`` with and without a large overlap.
+
+    With ``stand_in``, the streaming path (:func:`mne_eegfm.inference.run_model`:
+    read, preprocess, window, batch) runs with a stand-in model (the mean of
+    each window) instead of the encoder: the memory of the windows is measured
+    without waiting for thousands of forward passes on a busy CPU.
+    """
+    sys.path.insert(0, str(HERE))
+    from end_to_end import synth_edf
+
+    script = shutil.which("mne-eegfm")
+    cli = [script] if script else [sys.executable, "-m", "mne_eegfm.cli"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    print(f"{'overlap':>8}{'windows':>9}{'wall s':>9}{'peak RSS GiB':>14}")
+    peaks = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fname = synth_edf(Path(tmp) / "rec.edf", minutes / 60)
+        for overlap in overlaps:
+            out = Path(tmp) / f"out-{overlap}"
+            cmd = [*cli, "predict", str(fname), "--out", str(out)]
+            cmd += ["--overlap", str(overlap)]
+            if stand_in:
+                cmd = [sys.executable, "-c", STREAM_CODE, str(fname), str(overlap)]
+            start = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child-rss", *cmd],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            wall = time.perf_counter() - start
+            if proc.returncode:
+                raise RuntimeError(proc.stdout + proc.stderr)
+            peaks.append(float(proc.stdout.strip().splitlines()[-1]))
+            if stand_in:
+                n_windows = int(proc.stderr.strip().splitlines()[-1])
+            else:
+                table = out / "rec_desc-eegfm_predictions.tsv"
+                n_windows = sum(1 for _ in open(table)) - 1
+            print(f"{overlap:>8g}{n_windows:>9}{wall:>9.1f}{peaks[-1]:>14.2f}")
+    print(
+        f"{'stand-in model; ' if stand_in else ''}"
+        f"peak RSS, overlap {overlaps[-1]:g} / overlap {overlaps[0]:g}: "
+        f"{peaks[-1] / peaks[0]:.2f} (goal <= 1.5; {minutes:g} min of "
+        "22-channel EEG, both runs measured now)"
+    )
+
+
 def child_rss(cmd):
     """Run ``cmd`` and print the peak RSS (GiB) of that child process alone."""
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # stderr passed on
     print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20)
 
 
@@ -209,8 +276,13 @@ def main():
     parser.add_argument("--lengths", nargs="+", type=float, default=LENGTHS_S)
     parser.add_argument("--plot", default=str(HERE / "scaling.png"))
     parser.add_argument("--predict-hours", nargs="+", type=int)
+    parser.add_argument("--overlap-minutes", type=float)
+    parser.add_argument("--stand-in-model", action="store_true")
     parser.add_argument("--child-rss", nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    if args.overlap_minutes:
+        overlap_memory(args.overlap_minutes, args.threads, stand_in=args.stand_in_model)
+        return
     if args.child_rss:
         child_rss(args.child_rss)
         return

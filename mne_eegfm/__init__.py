@@ -9,6 +9,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "EEGFMEmbedder": "estimators",
     "EEGFMClassifier": "estimators",
+    "embed": "api",
+    "predict": "api",
+    "Embeddings": "results",
+    "Predictions": "results",
     "create_model": "models",
     "list_models": "checkpoints",
     "load_model": "checkpoints",

@@ -1,43 +1,18 @@
-"""Small utilities: atomic output files and the system information block."""
+"""Small utilities: the compute device and the system information block.
+
+``atomic_path`` lives in :mod:`mne_eegfm.io`; it stays importable from here.
+"""
 
 import importlib
 import importlib.util
 import os
 import platform
 import sys
-import uuid
-from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
+from .io import atomic_path
 
-@contextmanager
-def atomic_path(fname):
-    """Give a temporary path that replaces ``fname`` only on success.
-
-    The temporary file sits in the same folder and keeps the extension of
-    ``fname`` (writers that check extensions accept it). It is renamed onto
-    ``fname`` with :func:`os.replace` when the block ends without error and
-    removed otherwise, so a killed run never leaves a half-written ``fname``.
-
-    Parameters
-    ----------
-    fname : path-like
-        The final file name.
-
-    Yields
-    ------
-    tmp : pathlib.Path
-        The path to write to.
-    """
-    fname = Path(fname)
-    fname.parent.mkdir(parents=True, exist_ok=True)
-    tmp = fname.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{fname.name}")
-    try:
-        yield tmp
-        os.replace(tmp, fname)
-    finally:
-        tmp.unlink(missing_ok=True)
+__all__ = ["atomic_path", "resolve_device", "sys_info"]
 
 
 def resolve_device(device):

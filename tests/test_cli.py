@@ -19,31 +19,6 @@ LABELS = ["Control", "Epilepsy"]
 GB = "guinea-bissau-bids"
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A small random-weight classifier file (fast; the shipped one is not needed)."""
-    import torch
-
-    from mne_eegfm.checkpoints import save_model
-    from mne_eegfm.models import create_model
-    from mne_eegfm.preprocessing import InputContract
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = create_model(
-            "lumamba-tiny",
-            n_outputs=2,
-            head="query",
-            num_blocks=1,
-            embed_dim=16,
-            num_queries=2,
-        )
-    path = tmp_path_factory.mktemp("model") / "tiny-random"
-    card = {"name": "tiny-random", "labels": LABELS, "licence": "BSD-3-Clause"}
-    save_model(net, path, contract=InputContract(), card=card)
-    return str(path)
-
-
 def _run(args, expect=0):
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == expect, result.output
@@ -174,11 +149,11 @@ def test_predict_formats(data_path, tiny_model, tmp_path, fmt):
     _check_predictions(tsv, _expected_windows(fname, n_times), window=n_times)
     summary = pd.read_csv(out / "summary.tsv", sep="\t")
     assert summary["status"].tolist() == ["ok"]
-    assert summary["source"].tolist() == [str(fname)]
+    assert summary["source"].tolist() == [fname.name]
     assert "not a diagnostic device" in result.output
     meta = json.loads((out / f"{base}_desc-eegfm_predictions.json").read_text())
     assert meta["MneEegfm"]["status"] == "complete"
-    assert meta["Sources"] == [str(fname)]
+    assert meta["Sources"] == [fname.name]
     _no_temp_files(out)
 
 
@@ -212,7 +187,7 @@ def test_predict_bids_subset_subprocess(data_path, tiny_model, tmp_path):
             / f"sub-{sub}/eeg/sub-{sub}_task-restingstate_desc-eegfm_predictions.tsv"
         )
         table = _check_predictions(tsv, _expected_windows(src))
-        row = summary.set_index("source").loc[str(src)]
+        row = summary.set_index("source").loc[str(src.relative_to(root))]
         assert row["n_windows"] == len(table) and row["n_skipped"] == 0
         for lab in LABELS:
             assert row[f"proba_{lab}"] == pytest.approx(table[f"proba_{lab}"].mean())
@@ -245,16 +220,21 @@ def test_predict_bids_report_and_rerun(data_path, tiny_model, tmp_path):
 
 
 def test_predict_example_default_output(tiny_model, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    """--example writes under a temporary folder, never the current folder."""
+    cwd, temp = tmp_path / "cwd", tmp_path / "temp"
+    cwd.mkdir()
+    temp.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     out = _run(["predict", "--example", "--model", tiny_model]).output
     assert EXAMPLE_FILE.name in out and "tiny-random (Control vs Epilepsy)" in out
     assert "in-sample" not in out  # only said of the shipped classifier
     tsv = (
-        tmp_path
-        / "mne-eegfm-results/sub-024_task-restingstate_desc-eegfm_predictions.tsv"
+        temp / "mne-eegfm-example/sub-024_task-restingstate_desc-eegfm_predictions.tsv"
     )
     _check_predictions(tsv, _expected_windows(EXAMPLE_FILE))
-    assert str(tsv.relative_to(tmp_path)) in out
+    assert str(tsv) in out
+    assert not list(cwd.iterdir())
 
 
 # ---------------------------------------------------------------------------
@@ -272,7 +252,7 @@ def test_embed_npz_and_index(data_path, tiny_model, tmp_path):
         assert np.isfinite(emb).all()
         np.testing.assert_allclose(data["pooled"], emb.mean(axis=0), rtol=1e-6)
         np.testing.assert_allclose(data["onsets"], np.arange(12) * 5.0)
-        assert str(data["source"]) == str(fname)
+        assert str(data["source"]) == fname.name
         assert len(data["ch_names"]) == 16
     index = pd.read_csv(out / "embeddings.tsv", sep="\t")
     assert index.loc[0, "n_windows"] == 12 and index.loc[0, "status"] == "ok"
@@ -332,9 +312,9 @@ def test_fit_participants_then_predict(data_path, tiny_model, tmp_path):
         "Control": 2,
         "Epilepsy": 2,
     }
-    assert card["command"].startswith(
-        f"mne-eegfm fit {root} --target participants:group"
-    )
+    assert card["command"].startswith("mne-eegfm fit bids --target participants:group")
+    assert "--model tiny-random" in card["command"]
+    assert str(tmp_path) not in Path(f"{model}.json").read_text()
     assert "--cv 2" in card["command"]
     assert "use --overwrite" in _run(args, expect=1).output
     assert "--max-windows 3" in card["command"]
@@ -394,7 +374,7 @@ def test_edf_plus_d_refused(data_path, tmp_path, tiny_model):
     result = _run(["predict", bad, good, "--model", tiny_model, "--out", out], 1)
     assert "disc.edf" in result.output and "discontinuous EDF+D" in result.output
     summary = pd.read_csv(out / "summary.tsv", sep="\t").set_index("status")
-    assert summary.loc["failed", "source"] == str(bad)
+    assert summary.loc["failed", "source"] == bad.name
     assert "discontinuous" in summary.loc["failed", "error"]
     _check_predictions(out / "good_desc-eegfm_predictions.tsv", 12)
     assert not (out / "disc_desc-eegfm_predictions.tsv").exists()
@@ -455,7 +435,7 @@ def test_non_ascii_names(data_path, tmp_path, tiny_model):
     assert "patiënt_Øre.edf" in proc.stdout
     _check_predictions(out / "patiënt_Øre_desc-eegfm_predictions.tsv", 12)
     summary = pd.read_csv(out / "summary.tsv", sep="\t", encoding="utf-8")
-    assert summary.loc[0, "source"] == str(fname)
+    assert summary.loc[0, "source"] == fname.name
 
 
 def test_read_only_output_folder(tmp_path, tiny_model, monkeypatch):
@@ -500,3 +480,19 @@ def test_predict_leaves_input_files_unchanged(data_path, tiny_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [*(p.name for p in copies), "out"]
     )
+
+
+def test_defaults_agree_with_the_registry():
+    """The command line names the defaults without importing torch: same values."""
+    from mne_eegfm import checkpoints
+    from mne_eegfm.cli import _common
+
+    assert _common.DEFAULT_MODEL == checkpoints.DEFAULT_MODEL
+    assert _common.DEFAULT_CLASSIFIER == checkpoints.DEFAULT_CLASSIFIER
+    windows = {
+        checkpoints.load_model(name, verbose=False).contract.window_s
+        for name in (checkpoints.DEFAULT_MODEL, checkpoints.DEFAULT_CLASSIFIER)
+    }
+    assert _common.shipped_windows() == sorted(windows) == [10.0]
+    help_text = " ".join(_run(["predict", "--help"]).output.split())
+    assert "10 s for every shipped model" in help_text

@@ -14,9 +14,14 @@ encoder in a single pass, with context carried across the entire recording.
 This tutorial measures that on this machine, on recordings of increasing
 length, and shows the two ways mne-eegfm handles long files:
 
-* **windows, streamed**: the estimators and the command line read, filter and
-  embed a long file chunk by chunk, so memory stays bounded whatever its
-  length;
+* **windows, streamed**: one routine,
+  :func:`mne_eegfm.inference.run_model`, reads a chunk, applies the input
+  contract, cuts windows, sends them to the model in batches and keeps only
+  the outputs. :func:`mne_eegfm.embed`, :func:`mne_eegfm.predict`, the
+  estimators (:class:`~mne_eegfm.EEGFMEmbedder`,
+  :class:`~mne_eegfm.EEGFMClassifier` on :class:`~mne.io.Raw`) and every
+  ``mne-eegfm`` command go through it, so memory stays bounded whatever the
+  length of the file *and* the overlap of the windows;
 * **one pass**: the encoder takes the whole recording as one sequence.
 
 To stay quick, the executed example goes up to a few minutes of the example
@@ -36,7 +41,7 @@ import mne
 import numpy as np
 import torch
 
-from mne_eegfm import load_model
+from mne_eegfm import embed, load_model
 from mne_eegfm.preprocessing import iter_windows, prepare
 
 warnings.filterwarnings("ignore", message=".*too low for the contract's low-pass")
@@ -56,14 +61,32 @@ print(contract)
 # Streaming windows in bounded memory
 # -----------------------------------
 # :func:`~mne_eegfm.preprocessing.iter_windows` reads and preprocesses one
-# chunk at a time (here 2 minutes; the default is 10). This is what
-# :class:`~mne_eegfm.EEGFMClassifier` and ``mne-eegfm predict`` use on
-# :class:`~mne.io.Raw` input: a 24-hour file never sits in memory in float64.
+# chunk at a time (here 2 minutes; the default is 10), so a 24-hour file never
+# sits in memory in float64.
 n_windows = 0
 for chunk in iter_windows(long_raw, contract, chunk_s=120.0, verbose=False):
     n_windows += len(chunk)
     print(f"chunk starting at {chunk.onsets[0]:6.1f} s: {chunk.data.shape}")
 print(f"{n_windows} windows of {contract.window_s:g} s")
+
+# %%
+# The one streaming path, through the functional API
+# --------------------------------------------------
+# :func:`mne_eegfm.embed` (and :func:`mne_eegfm.predict` for a classifier)
+# run those chunks through the model batch by batch. A chunk never holds more
+# windows than a chunk without overlap would, so an overlap costs time,
+# not memory. Windows overlapping ``BAD_`` annotations are left out, and the
+# result says which and why.
+long_raw.set_annotations(
+    mne.Annotations([100.0], [4.0], ["BAD_movement"], orig_time=None)
+)
+result = embed(long_raw, overlap=0.5, verbose=False)
+print(
+    f"{result.n_windows} embeddings of size {result.embeddings.shape[1]}, "
+    f"every {np.diff(result.onsets[:2])[0]:g} s; {result.n_skipped} windows left out"
+)
+print(result.skipped.head(3))
+long_raw.set_annotations(None)
 
 # %%
 # One pass over the whole recording

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from mne.utils import logger, verbose, warn
 
-#: Extensions of the EEG files searched for in plain (non-BIDS) folders.
-FILE_EXTENSIONS = (".edf", ".bdf", ".vhdr", ".set", ".fif", ".cnt", ".gdf", ".mff")
+from ..io import READABLE_EXTENSIONS as FILE_EXTENSIONS
+
 _CACHE_VERSION = 1
 _SUBJECT = re.compile(r"sub-([A-Za-z0-9]+)")
 

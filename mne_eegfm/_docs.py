@@ -1,0 +1,108 @@
+"""Shared parameter descriptions, filled into docstrings with :func:`fill_doc`.
+
+A docstring writes ``%(name)s`` on its own line inside its Parameters section;
+:func:`fill_doc` replaces it with the entry of :data:`docdict`, indented like
+the placeholder.
+"""
+
+docdict = {}
+
+docdict["model"] = """
+model : str | path-like | None
+    A registered checkpoint (see :func:`mne_eegfm.list_models`), the path of
+    a model saved with :func:`mne_eegfm.checkpoints.save_model`, or an
+    architecture name (see :func:`mne_eegfm.models.list_configs`), which
+    gives randomly initialised weights (with a warning) unless ``weights``
+    is given. ``None`` uses the shipped pretrained model
+    (``"lumamba-tiny-gb"``)."""
+
+docdict["weights"] = """
+weights : path-like | None
+    A weights file to load into ``model`` (e.g. a published checkpoint you
+    downloaded)."""
+
+docdict["window_s"] = """
+window_s : float | None
+    Window length in seconds for Raw input (and the length Epochs are
+    cropped to); ``None`` uses the model's input contract (10 s for every
+    shipped model)."""
+
+docdict["overlap"] = """
+overlap : float
+    Fraction of overlap between consecutive windows of a Raw, in [0, 1).
+    Memory does not grow with the overlap (see :mod:`mne_eegfm.inference`)."""
+
+docdict["array_info"] = """
+info : mne.Info | None
+    Channel metadata of array input (names, sampling rate, positions).
+ch_names : list of str | None
+    Channel names of array input, when ``info`` is not given.
+sfreq : float | None
+    Sampling rate of array input, when ``info`` is not given."""
+
+docdict["on_missing"] = """
+on_missing : "raise" | "warn" | "drop"
+    What to do with an EEG channel that has no known position."""
+
+docdict["batch_size"] = """
+batch_size : int
+    Number of windows per forward pass."""
+
+docdict["device"] = """
+device : str
+    ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``..."""
+
+docdict["model_kwargs"] = """
+model_kwargs : dict | None
+    Options passed to :func:`mne_eegfm.models.create_model` with an
+    architecture name (e.g. ``{"num_blocks": 1}``)."""
+
+docdict["verbose"] = """
+verbose : bool | str | int | None
+    MNE-style verbosity; ``None`` keeps the current MNE log level."""
+
+docdict["inst"] = """
+inst : Raw | Epochs | list of Raw or Epochs
+    The data (never modified). A Raw is cut into windows and read chunk by
+    chunk; Epochs give one window each."""
+
+docdict["X"] = """
+X : mne.Epochs | mne.io.Raw | list of Raw or Epochs | ndarray
+    The data; arrays need ``info`` or ``ch_names`` and ``sfreq`` at
+    construction."""
+
+
+def _indented(text, indent):
+    lines = text.strip("\n").splitlines()
+    return "\n".join(indent + line if line else line for line in lines)
+
+
+def fill_doc(obj):
+    """Fill the ``%(name)s`` placeholders of a docstring from :data:`docdict`.
+
+    Parameters
+    ----------
+    obj : callable | type
+        The function or class; its ``__doc__`` is rewritten in place.
+
+    Returns
+    -------
+    obj : callable | type
+        The same object.
+    """
+    doc = obj.__doc__
+    if not doc:
+        return obj
+    lines = []
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("%(") and stripped.endswith(")s"):
+            key = stripped[2:-2]
+            if key not in docdict:
+                raise KeyError(f"{obj.__qualname__}: no docdict entry {key!r}")
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.append(_indented(docdict[key], indent))
+        else:
+            lines.append(line)
+    obj.__doc__ = "\n".join(lines)
+    return obj

@@ -1,0 +1,556 @@
+"""The classifier :class:`EEGFMClassifier`: a task head on a foundation model."""
+
+import numpy as np
+import torch
+from mne.utils import logger
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+
+from .._docs import fill_doc
+from ..inference import with_window
+from ..results import Predictions, softmax
+from ..utils import resolve_device
+from ._inputs import (
+    check_common_params,
+    log_level,
+    materialise,
+    n_units,
+    stream,
+    validate_X,
+)
+from ._models import build_model, card_dict, freeze
+from ._training import FinetuneTrainer, ProbeTrainer, fit_loop
+
+_MODES = ("linear-probe", "finetune")
+
+
+@fill_doc
+class EEGFMClassifier(ClassifierMixin, BaseEstimator):
+    """Classify EEG windows with a foundation model and a trained head.
+
+    Parameters
+    ----------
+    %(model)s
+    %(weights)s
+    mode : "linear-probe" | "finetune"
+        ``"linear-probe"`` trains the head only, on the frozen encoder's patch
+        tokens (computed once); ``"finetune"`` trains the whole model, the
+        encoder with learning rate ``lr * encoder_lr_scale``.
+    head : "query" | "mamba" | "linear"
+        Type of the task head.
+    %(window_s)s
+    %(overlap)s
+    %(array_info)s
+    %(on_missing)s
+    max_epochs : int
+        Maximum number of passes over the training windows.
+    batch_size : int
+        Number of windows per step.
+    lr : float
+        Learning rate of the head (AdamW).
+    encoder_lr_scale : float
+        Factor applied to ``lr`` for the encoder in ``"finetune"`` mode.
+    weight_decay : float
+        AdamW weight decay.
+    class_weight : "balanced" | dict | None
+        Weights of the classes in the loss: ``"balanced"`` uses
+        n_samples / (n_classes * count) computed on the training windows.
+    validation_fraction : float
+        Fraction of the training data held out (stratified; whole recordings
+        when X is a list of Raws) for early stopping; 0 disables it.
+    patience : int
+        Number of epochs without improvement of the validation loss before
+        training stops; the best weights are kept.
+    random_state : int | RandomState | None
+        Seed of the head initialisation, the validation split, the batch order
+        and dropout. With an int, fitting twice gives identical predictions
+        (on the CPU; CUDA kernels may differ at floating-point precision).
+    %(device)s
+    %(model_kwargs)s
+    %(verbose)s
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+        The class labels.
+    model_ : torch.nn.Module
+        The trained model (encoder and head).
+    contract_ : InputContract
+        The input contract applied to the data.
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss`` and ``valid_loss`` (NaN without a
+        validation split).
+    n_epochs_ : int
+        Number of epochs run.
+    n_features_in_ : int
+        n_channels * n_times of the arrays seen in fit (array input only);
+        arrays given to predict must match it.
+
+    Notes
+    -----
+    ``y`` has one label per window: per epoch for Epochs and arrays; for Raw
+    input either one label per window or one label per Raw (given to all its
+    windows). Predictions have one row per window.
+    """
+
+    def __init__(
+        self,
+        model=None,
+        weights=None,
+        mode="linear-probe",
+        head="query",
+        window_s=None,
+        overlap=0.0,
+        info=None,
+        ch_names=None,
+        sfreq=None,
+        on_missing="raise",
+        max_epochs=30,
+        batch_size=32,
+        lr=1e-3,
+        encoder_lr_scale=0.1,
+        weight_decay=1e-2,
+        class_weight="balanced",
+        validation_fraction=0.2,
+        patience=5,
+        random_state=None,
+        device="auto",
+        model_kwargs=None,
+        verbose=None,
+    ):
+        self.batch_size = batch_size
+        self.ch_names = ch_names
+        self.class_weight = class_weight
+        self.device = device
+        self.encoder_lr_scale = encoder_lr_scale
+        self.head = head
+        self.info = info
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.mode = mode
+        self.model = model
+        self.model_kwargs = model_kwargs
+        self.on_missing = on_missing
+        self.overlap = overlap
+        self.patience = patience
+        self.random_state = random_state
+        self.sfreq = sfreq
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+        self.weight_decay = weight_decay
+        self.weights = weights
+        self.window_s = window_s
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        # Each window is z-scored per channel, so tabular data (the scikit-learn
+        # check datasets) lose their scale and the model can score poorly on them.
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        net = state.pop("model_", None)
+        if net is not None:
+            state["_model_state"] = {
+                "config": net.config,
+                "tensors": {
+                    key: value.detach().cpu() for key, value in net.state_dict().items()
+                },
+            }
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_model_state", None)
+        if saved is not None:
+            from ..models import create_model
+
+            with torch.random.fork_rng(devices=[]):
+                net = create_model(**saved["config"])
+            net.load_state_dict(saved["tensors"])
+            state["model_"] = freeze(net)
+        super().__setstate__(state)
+
+    # -- parameters ---------------------------------------------------------
+
+    def _check_params(self):
+        check_common_params(self)
+        if self.mode not in _MODES:
+            raise ValueError(
+                f"mode must be 'linear-probe' or 'finetune', got {self.mode!r}"
+            )
+        if not isinstance(self.max_epochs, int | np.integer) or self.max_epochs < 1:
+            raise ValueError(
+                f"max_epochs must be a positive integer, got {self.max_epochs!r}"
+            )
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                "validation_fraction must be in [0, 1), got "
+                f"{self.validation_fraction!r}"
+            )
+        if not isinstance(self.patience, int | np.integer) or self.patience < 1:
+            raise ValueError(
+                f"patience must be a positive integer, got {self.patience!r}"
+            )
+        for name in ("lr", "encoder_lr_scale", "weight_decay"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+    def _labels(self, y, inputs):
+        """Return one label per window."""
+        if len(y) == inputs.n_windows:
+            return y
+        if inputs.is_raw and len(y) == inputs.n_items:
+            return y[inputs.item]
+        unit = "Raw" if inputs.is_raw else "epoch"
+        raise ValueError(
+            f"y has {len(y)} labels but X has {inputs.n_windows} windows"
+            + (f" from {inputs.n_items} {unit} object(s)" if inputs.is_raw else "")
+            + ": give one label per window"
+            + (" or one label per Raw." if inputs.is_raw else ".")
+        )
+
+    def _class_weights(self, y_index):
+        if self.class_weight is None:
+            return None
+        classes = np.arange(len(self.classes_))
+        if isinstance(self.class_weight, str):
+            if self.class_weight != "balanced":
+                raise ValueError(
+                    "class_weight must be 'balanced', a dict or None, got "
+                    f"{self.class_weight!r}"
+                )
+            present = np.unique(y_index)
+            weights = np.ones(len(classes))
+            weights[present] = compute_class_weight(
+                "balanced", classes=present, y=y_index
+            )
+        else:
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(f"class_weight has unknown classes {sorted(unknown)}")
+            weights = np.array(
+                [float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()]
+            )
+        return torch.as_tensor(weights, dtype=torch.float32)
+
+    def _split(self, groups, y_index, seed):
+        """Return (train, valid) window indices; valid is empty without a split."""
+        everything = np.arange(len(y_index))
+        if self.validation_fraction == 0:
+            return everything, everything[:0]
+        n_splits = max(2, int(round(1 / self.validation_fraction)))
+        per_class = [len(np.unique(groups[y_index == c])) for c in np.unique(y_index)]
+        if min(per_class) < n_splits:
+            logger.info(
+                f"Too few recordings/epochs per class ({min(per_class)}) for a "
+                f"{self.validation_fraction:.0%} validation split: training "
+                f"{self.max_epochs} epochs without early stopping."
+            )
+            return everything, everything[:0]
+        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        train, valid = next(cv.split(everything, y_index, groups))
+        return train, valid
+
+    # -- fitting ------------------------------------------------------------
+
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(2**31 - 1))
+
+    def _initial_model(self, n_classes, seed=None):
+        """The untrained model and its contract, as fit starts from them."""
+        return build_model(
+            self.model,
+            self.weights,
+            n_outputs=n_classes,
+            head=self.head,
+            model_kwargs=self.model_kwargs,
+            seed=self._seed() if seed is None else seed,
+        )
+
+    def fit(self, X, y):
+        """Train the head (or the whole model) on labelled windows.
+
+        Parameters
+        ----------
+        X : mne.Epochs | mne.io.Raw | list of Raw or Epochs | ndarray
+            Training data; arrays need ``info`` or ``ch_names`` and ``sfreq``
+            at construction.
+        y : array-like, shape (n_windows,) or (n_raws,)
+            Labels (any hashable type, e.g. strings): one per epoch / window,
+            or one per Raw.
+
+        Returns
+        -------
+        self : EEGFMClassifier
+            The fitted classifier.
+        """
+        self._check_params()
+        X = validate_X(self, X, reset=True)
+        y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        check_classification_targets(y)
+        count = n_units(X)
+        if count is not None and count != len(y):
+            raise ValueError(
+                f"X has {count} samples but y has {len(y)} labels; they must match."
+            )
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                "EEGFMClassifier needs at least 2 classes in y; got only one class: "
+                f"{classes.tolist()}."
+            )
+        seed = self._seed()
+        with log_level(self.verbose):
+            net, contract = self._initial_model(len(classes), seed)
+            contract = with_window(contract, self.window_s)
+            self.model_ = net.to(resolve_device(self.device))
+            tokens, inputs = self._training_inputs(X, contract)
+            y = self._labels(y, inputs)
+            self.classes_ = classes
+            y_index = np.searchsorted(classes, y)
+            self.contract_ = contract
+            self._train(inputs, tokens, y_index, seed)
+        return self
+
+    def _training_inputs(self, X, contract):
+        """Encoder tokens (linear probe) or windows in memory (fine-tuning)."""
+        if self.mode == "finetune":
+            return None, materialise(self, X, contract)
+        net = self.model_
+        outputs, inputs = stream(
+            self,
+            net.encode,
+            X,
+            contract,
+            device=next(net.parameters()).device,
+            desc="Encoding",
+        )
+        return outputs.values, inputs
+
+    def _train(self, inputs, tokens, y_index, seed):
+        train, valid = self._split(inputs.item, y_index, seed)
+        weights = self._class_weights(y_index[train])
+        net = self.model_
+        device = next(net.parameters()).device
+        loss_fn = torch.nn.CrossEntropyLoss(
+            weight=None if weights is None else weights.to(device)
+        )
+        with torch.random.fork_rng(
+            devices=[device.index or 0] if device.type == "cuda" else []
+        ):
+            torch.manual_seed(seed)
+            if self.mode == "linear-probe":
+                trainer = ProbeTrainer(net, tokens, self.batch_size, device)
+            else:
+                trainer = FinetuneTrainer(net, inputs, self.batch_size, device)
+            optimizer = torch.optim.AdamW(
+                trainer.param_groups(self.lr, self.encoder_lr_scale),
+                weight_decay=self.weight_decay,
+            )
+            stopping = (self.max_epochs, self.patience)
+            self.history_ = fit_loop(
+                trainer, optimizer, loss_fn, y_index, (train, valid), seed=seed,
+                stopping=stopping,
+            )  # fmt: skip
+        self.n_epochs_ = len(self.history_)
+        freeze(net)
+
+    # -- prediction ---------------------------------------------------------
+
+    def _outputs(self, X, accumulate=None, window_s=None):
+        """Logits of X through the streaming path, with metadata.
+
+        ``accumulate="attention"`` also sums the channel-unification attention
+        over the windows of each input; ``window_s`` replaces the window length
+        of ``contract_``.
+        """
+        check_is_fitted(self)
+        self._check_params()
+        X = validate_X(self, X, reset=False)
+        with log_level(self.verbose):
+            device = resolve_device(self.device)
+            net = self.model_.to(device).eval()
+            extra = None
+            if accumulate == "attention":
+
+                def extra(x, positions):
+                    return net.channel_attention(x, positions).sum(0)
+
+            return stream(
+                self,
+                net,
+                X,
+                with_window(self.contract_, window_s),
+                device=device,
+                desc="Predicting",
+                accumulate=extra,
+            )
+
+    def _logits(self, X):
+        outputs, _ = self._outputs(X)
+        return outputs.values.astype(np.float64)
+
+    @fill_doc
+    def predict_proba(self, X):
+        """Class probabilities of each window.
+
+        Parameters
+        ----------
+        %(X)s
+
+        Returns
+        -------
+        proba : ndarray, shape (n_windows, n_classes)
+            Probabilities, columns in the order of ``classes_``.
+        """
+        logits = self._logits(X)
+        return softmax(logits)
+
+    @fill_doc
+    def decision_function(self, X):
+        """Confidence scores of each window.
+
+        Parameters
+        ----------
+        %(X)s
+
+        Returns
+        -------
+        scores : ndarray, shape (n_windows,) or (n_windows, n_classes)
+            For two classes, the logit of ``classes_[1]`` minus that of
+            ``classes_[0]`` (positive favours ``classes_[1]``); otherwise the
+            logits.
+        """
+        logits = self._logits(X)
+        if logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    @fill_doc
+    def predict(self, X):
+        """Predict the class of each window.
+
+        Parameters
+        ----------
+        %(X)s
+
+        Returns
+        -------
+        y_pred : ndarray, shape (n_windows,)
+            Predicted labels.
+        """
+        logits = self._logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    @fill_doc
+    def predict_windows(self, X):
+        """Predict each window and say where it lies in the recording.
+
+        Parameters
+        ----------
+        %(X)s
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            One row per window with columns ``recording`` (index of the source
+            object in X), ``onset`` and ``duration`` (seconds from the start of
+            the recording), ``label`` and one ``proba_<class>`` per class.
+        """
+        outputs, _ = self._outputs(X)
+        return Predictions.from_outputs(outputs, self.classes_, None).to_dataframe()
+
+    # -- files --------------------------------------------------------------
+
+    def save(self, path):
+        """Save the fitted classifier as safetensors plus a JSON sidecar.
+
+        Parameters
+        ----------
+        path : path-like
+            Destination stem; ``PATH.safetensors`` and ``PATH.json`` are written.
+
+        Returns
+        -------
+        path : pathlib.Path
+            The ``.safetensors`` file written.
+        """
+        from ..checkpoints import save_model
+
+        check_is_fitted(self)
+        card = card_dict(self.model_)
+        card["labels"] = self.classes_.tolist()
+        card["estimator"] = self._saved_params()
+        if hasattr(self, "n_features_in_"):
+            card["n_features_in"] = int(self.n_features_in_)
+        card["history"] = self.history_
+        return save_model(self.model_, path, contract=self.contract_, card=card)
+
+    def _saved_params(self):
+        params = self.get_params()
+        params.pop("model")
+        params.pop("weights")
+        info = params.pop("info")
+        if info is not None:
+            params["ch_names"] = list(info["ch_names"])
+            params["sfreq"] = float(info["sfreq"])
+        if isinstance(params["class_weight"], dict):
+            params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
+        if not isinstance(params["random_state"], int | type(None)):
+            params["random_state"] = None
+        return params
+
+    @classmethod
+    def load(cls, path, *, device="auto", verbose=None):
+        """Load a classifier written by :meth:`save` (or a shipped classifier).
+
+        Parameters
+        ----------
+        path : path-like | str
+            The saved file (``.safetensors``, ``.json`` or their stem), or the
+            name of a registered classifier checkpoint.
+        device : str
+            Device for prediction.
+        verbose : bool | str | int | None
+            MNE-style verbosity.
+
+        Returns
+        -------
+        clf : EEGFMClassifier
+            A fitted classifier.
+        """
+        from ..checkpoints import load_model
+
+        with log_level(verbose):
+            net = load_model(path)
+        card = card_dict(net)
+        labels = card.get("labels")
+        if not labels:
+            raise ValueError(
+                f"{path} is not a classifier: its model card has no labels."
+            )
+        params = dict(card.get("estimator") or {})
+        if isinstance(params.get("class_weight"), list):
+            params["class_weight"] = {k: v for k, v in params["class_weight"]}
+        clf = cls(
+            model=str(path),
+            device=device,
+            verbose=verbose,
+            **{k: v for k, v in params.items() if k not in ("device", "verbose")},
+        )
+        clf.classes_ = np.asarray(labels)
+        clf.model_ = freeze(net)
+        clf.contract_ = net.contract
+        clf.history_ = list(card.get("history") or [])
+        clf.n_epochs_ = len(clf.history_)
+        if "n_features_in" in card:
+            clf.n_features_in_ = int(card["n_features_in"])
+        return clf

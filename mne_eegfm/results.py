@@ -1,0 +1,230 @@
+"""Documented results of :func:`mne_eegfm.embed` and :func:`mne_eegfm.predict`."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Embeddings", "Predictions"]
+
+
+def _skipped_frame(skipped):
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "recording": np.asarray(skipped["source"], int),
+            "onset": np.asarray(skipped["onset"], float),
+            "duration": np.asarray(skipped["duration"], float),
+            "reason": np.asarray(skipped["reason"], object),
+        }
+    )
+
+
+def softmax(logits):
+    """Softmax over the last axis of float64 logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class _WindowResults:
+    onsets: np.ndarray
+    durations: np.ndarray
+    recording: np.ndarray
+    skipped: object
+    ch_names: list
+    positions: list
+    model: str
+
+    @property
+    def n_windows(self):
+        """Number of windows with an output."""
+        return len(self.onsets)
+
+    @property
+    def n_skipped(self):
+        """Number of windows left out (see ``skipped`` for why)."""
+        return len(self.skipped)
+
+    def _frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "recording": self.recording,
+                "onset": self.onsets,
+                "duration": self.durations,
+            }
+        )
+
+    @classmethod
+    def _common(cls, outputs, model):
+        return dict(
+            onsets=outputs.onsets,
+            durations=outputs.durations,
+            recording=outputs.source,
+            skipped=_skipped_frame(outputs.skipped),
+            ch_names=outputs.ch_names,
+            positions=outputs.positions,
+            model=model,
+        )
+
+
+@dataclass
+class Embeddings(_WindowResults):
+    """Embeddings of every window, and where each window lies.
+
+    Parameters
+    ----------
+    onsets : ndarray of float, shape (n_windows,)
+        Window starts in seconds (from the recording start for a Raw; for
+        Epochs, from each epoch's event).
+    durations : ndarray of float, shape (n_windows,)
+        Window lengths in seconds.
+    recording : ndarray of int, shape (n_windows,)
+        Position of each window's source in the input (0 for one object).
+    skipped : pandas.DataFrame
+        Windows left out, one row each: ``recording``, ``onset``,
+        ``duration`` and ``reason`` (e.g. the BAD annotation overlapped).
+    ch_names : list of list of str
+        Channels used, per input.
+    positions : list of ndarray
+        Their positions (n_channels, 3) in metres, per input.
+    model : str
+        Name of the model.
+    embeddings : ndarray of float32, shape (n_windows, D) or (n_windows, D, n_patches)
+        One embedding per window, in input then time order.
+    """
+
+    embeddings: np.ndarray = None
+
+    @classmethod
+    def from_outputs(cls, outputs, model):
+        """Build from the outputs of the streaming path.
+
+        Parameters
+        ----------
+        outputs : ModelOutputs
+            Embeddings from :func:`mne_eegfm.inference.run_model`.
+        model : str
+            Name of the model.
+
+        Returns
+        -------
+        embeddings : Embeddings
+            The result.
+        """
+        return cls(**cls._common(outputs, model), embeddings=outputs.values)
+
+    def pooled(self):
+        """Average the embeddings of each recording.
+
+        Returns
+        -------
+        pooled : ndarray, shape (n_recordings, ...)
+            Mean embedding of each recording with windows.
+        """
+        return np.stack(
+            [self.embeddings[self.recording == r].mean(axis=0)
+             for r in np.unique(self.recording)]
+        )  # fmt: skip
+
+
+@dataclass
+class Predictions(_WindowResults):
+    """Class probabilities of every window, and where each window lies.
+
+    Parameters
+    ----------
+    onsets, durations, recording, skipped, ch_names, positions, model : object
+        As for :class:`Embeddings`.
+    proba : ndarray of float64, shape (n_windows, n_classes)
+        Probabilities, columns in the order of ``classes``.
+    classes : ndarray, shape (n_classes,)
+        The class labels.
+    attention : list of ndarray | None
+        With ``attention=True``: per input, the channel-unification attention
+        (n_queries, n_channels) averaged over its windows.
+
+    Notes
+    -----
+    Events (e.g. seizure onsets and offsets as annotations) are derived from
+    these per-window probabilities.
+    """
+
+    proba: np.ndarray = None
+    classes: np.ndarray = None
+    attention: list = None
+
+    @classmethod
+    def from_outputs(cls, outputs, classes, model):
+        """Build from the logits given by the streaming path.
+
+        Parameters
+        ----------
+        outputs : ModelOutputs
+            Logits from :func:`mne_eegfm.inference.run_model`.
+        classes : array-like, shape (n_classes,)
+            The class labels, in the order of the logits.
+        model : str | None
+            Name of the model.
+
+        Returns
+        -------
+        predictions : Predictions
+            The result.
+        """
+        attention = None
+        if any(total is not None for total in outputs.sums):
+            attention = [
+                total / max(1, outputs.n_windows_of(index))
+                for index, total in enumerate(outputs.sums)
+            ]
+        return cls(
+            **cls._common(outputs, model),
+            proba=softmax(outputs.values.astype(np.float64)),
+            classes=np.asarray(classes),
+            attention=attention,
+        )
+
+    @property
+    def labels(self):
+        """Most probable class of each window."""
+        return self.classes[np.argmax(self.proba, axis=1)]
+
+    def to_dataframe(self):
+        """One row per window: recording, onset, duration, label, proba_<class>.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            The same table as :meth:`EEGFMClassifier.predict_windows`.
+        """
+        table = self._frame()
+        table["label"] = self.labels
+        for index, label in enumerate(self.classes):
+            table[f"proba_{label}"] = self.proba[:, index]
+        return table
+
+    def summary(self, recording=0):
+        """Mean probabilities and most probable class of one recording.
+
+        Parameters
+        ----------
+        recording : int
+            Position of the recording in the input.
+
+        Returns
+        -------
+        summary : dict
+            ``label``, ``proba_<class>`` (means over windows), ``n_windows``
+            and ``n_skipped``.
+        """
+        rows = self.recording == recording
+        mean = self.proba[rows].mean(axis=0)
+        out = {"label": str(self.classes[int(np.argmax(mean))])}
+        out.update({f"proba_{c}": float(p) for c, p in zip(self.classes, mean)})
+        out["n_windows"] = int(rows.sum())
+        out["n_skipped"] = int((self.skipped["recording"] == recording).sum())
+        return out
