@@ -163,3 +163,18 @@ def test_precision_resolution():
     x = torch.randn(4, 4)
     with precision_context("float32", cpu):
         assert (x @ x).dtype == torch.float32  # float32 path unchanged
+
+
+def test_pretrain_command_refuses_heldout(tmp_path):
+    from click.testing import CliRunner
+
+    from mne_eegfm.pretrain.command import pretrain as command
+
+    data = tmp_path / "eegmmidb"
+    _touch(data / "S010" / "S010R04.edf")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(command, [str(data), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "S010R04.edf (eegmmidb S010)" in result.output
+    assert "--exclude-heldout" in result.output
+    assert not (out / "run.json").exists()

@@ -218,6 +218,13 @@ def pretrain(
         torch.set_num_threads(threads)
     rank, _, torch_device = init_distributed(device)
     holdout = _read_subjects(holdout_subjects)
+    if exclude_heldout and allow_heldout:
+        raise click.UsageError("use --exclude-heldout or --allow-heldout, not both")
+    heldout = "exclude" if exclude_heldout else "allow" if allow_heldout else "raise"
+    try:
+        sources = find_sources(data, holdout, heldout=heldout)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -225,9 +232,6 @@ def pretrain(
     crop = None
     if crop_s is not None:
         crop = int(round(crop_s * sfreq)) // model.patch_size * model.patch_size
-    if exclude_heldout and allow_heldout:
-        raise click.UsageError("use --exclude-heldout or --allow-heldout, not both")
-    heldout = "exclude" if exclude_heldout else "allow" if allow_heldout else "raise"
     settings = PretrainObjective(
         objective,
         spectral=(1.0, 1.0) if spectral else None,
@@ -262,10 +266,6 @@ def pretrain(
     }
     if rank == 0:
         _check_run(out, run)
-    try:
-        sources = find_sources(data, holdout, heldout=heldout)
-    except ValueError as err:
-        raise click.UsageError(str(err)) from err
     cache = Path(cache_dir) if cache_dir else out / "cache"
     if rank != 0:
         barrier()
