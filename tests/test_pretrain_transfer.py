@@ -72,9 +72,12 @@ def test_probes_score_a_separable_task(transfer):
     assert bp.shape == (len(task.y), 4 * len(transfer.BANDS)) and np.isfinite(bp).all()
     scores = transfer.cross_validate(transfer.features_probe(bp, task), task, folds)
     assert scores.shape == (3, 2) and scores.min() > 0.9
-    covs = transfer.covariances(task.X)
-    tangent = transfer.features_probe(covs, task, transfer.tangent_probe)
-    assert transfer.cross_validate(tangent, task, folds).shape == (3, 2)
+    tangent = transfer.tangent_space(task.X)
+    assert tangent.shape == (len(task.y), 4 * 5 // 2) and np.isfinite(tangent).all()
+    scores = transfer.cross_validate(
+        transfer.features_probe(tangent, task), task, folds
+    )
+    assert scores.shape == (3, 2)
 
 
 def test_recording_scores_and_embeddings(transfer):
