@@ -147,8 +147,11 @@ base_scores = cross_val_score(
 print(f"Band power + LR, same folds: {base_scores.mean():.2f}")
 
 # %%
-# With one recording and 3 folds these numbers move by about 0.1 from one
-# split to another; ``benchmarks/transfer.py`` compares encoders and
+# When this page was written, the shipped encoder scored 0.83 (folds 1.0,
+# 0.58, 0.92) and band power 0.89: the embeddings separate the two states
+# well above chance, and on a task decided by alpha power a classical feature
+# does as well. With one recording and 3 folds these numbers move by about 0.1
+# from one split to another; ``benchmarks/transfer.py`` compares encoders and
 # baselines properly, on 24 held-out subjects (and on a 64-channel motor
 # imagery dataset).
 
