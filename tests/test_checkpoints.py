@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import re
 import socket
 import sys
 from dataclasses import replace
@@ -11,7 +12,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mne_eegfm import checkpoints
+from mne_eegfm import checkpoints, registry
+from mne_eegfm.cards import ModelCard
 from mne_eegfm.checkpoints import (
     DATA_DIR,
     DEFAULT_CLASSIFIER,
@@ -24,8 +26,10 @@ from mne_eegfm.checkpoints import (
     load_model,
     load_state_dict_file,
     remap_state_dict,
+    resolve,
     save_model,
 )
+from mne_eegfm.modelfile import sidecar_digest
 
 # Layout in checkpoint-keys.json -> (registry name, head, n_outputs) it loads as.
 LAYOUTS = {
@@ -321,9 +325,11 @@ def test_registry_sha_verified(tmp_path, monkeypatch):
     model = create_model("lumamba-tiny")
     contract = InputContract(sfreq=128.0, h_freq=45.0, notch=50.0)
     path = save_model(model, tmp_path / "lumamba-tiny-gb", contract=contract)
-    monkeypatch.setattr(checkpoints, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(registry, "DATA_DIR", tmp_path)
     entry = REGISTRY[DEFAULT_MODEL]
     good = file_sha256(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    entry = replace(entry, sidecar_sha256=meta["sidecar_sha256"])
     monkeypatch.setitem(REGISTRY, DEFAULT_MODEL, replace(entry, sha256=good))
     loaded = load_model()
     assert loaded.card["name"] == "lumamba-tiny-gb"
@@ -356,11 +362,7 @@ def test_derived_model_keeps_licence(layouts, tmp_path):
     assert (card["name"], card["derived_from"]) == ("ft2", "lumamba-recon-tuh")
 
 
-def test_raw_file_without_sidecar(layouts, tmp_path):
-    path = tmp_path / "LUNA_base.safetensors"
-    save_file(_random_state_dict(layouts["luna-base-pretrain"]), path)
-    with pytest.raises(ValueError, match="weights=PATH"):
-        load_model(path)
+def test_unknown_names(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither a registered model"):
         load_model("no-such-model")
     with pytest.raises(ValueError, match="Unknown model 'no-such-model'"):
@@ -414,12 +416,12 @@ def test_hub_cache_and_download(
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     model = load_model("luna-base", local_files_only=False)
-    assert model.card["weights_file"] == str(source)
+    assert model.card["weights_file"] == source.name
 
     assert not {m["name"]: m for m in list_models()}["luna-base"]["available"]
     cached = _fill_cache(empty_hub_cache, "PulpBio/LUNA", source.name, source)
     model = load_model("luna-base")  # offline, from the cache
-    assert model.card["weights_file"] == str(cached)
+    assert model.card["weights_file"] == cached.name
     assert {m["name"]: m for m in list_models()}["luna-base"]["available"]
 
 
@@ -500,3 +502,219 @@ def test_sys_info():
     for label in ("Python:", "torch:", "mne:", "numpy:", "sklearn:", "mamba-ssm:"):
         assert label in text
     assert "CUDA:" in text and "Threads:" in text
+
+
+# ---------------------------------------------------------------------------
+# Model cards
+
+
+def test_model_card_round_trip_and_validation():
+    card = ModelCard(
+        name="m",
+        arch="lumamba-tiny",
+        licence="CC BY 4.0",
+        labels=("a", "b"),
+        input_statistics={"rms_uv": [1.0, 2.0]},
+        extra={"note": "x"},
+    )
+    data = card.to_dict()
+    assert data["labels"] == ["a", "b"] and "source" not in data
+    assert ModelCard.from_dict(json.loads(json.dumps(data))) == card
+    assert card["licence"] == "CC BY 4.0" and card.get("source", "-") == "-"
+    assert dict(card) == data
+    with pytest.raises(
+        ValueError, match=r"Unknown model card key\(s\) in f.json: bogus"
+    ):
+        ModelCard.from_dict({"name": "m", "bogus": 1}, where="f.json")
+    with pytest.raises(ValueError, match="'n_features_in' in f.json must be int"):
+        ModelCard.from_dict({"n_features_in": "4"}, where="f.json")
+    with pytest.raises(ValueError, match="'labels' in f.json must be a list"):
+        ModelCard.from_dict({"labels": [{"a": 1}]}, where="f.json")
+    with pytest.raises(ValueError, match="card of f.json must be a JSON object"):
+        ModelCard.from_dict("name", where="f.json")
+
+
+# ---------------------------------------------------------------------------
+# resolve
+
+
+def test_resolve_cases(layouts, tmp_path):
+    from mne_eegfm.models import create_model
+
+    shipped = resolve(DEFAULT_MODEL)
+    assert (shipped.kind, shipped.arch) == ("registry", "lumamba-tiny")
+    assert shipped.weights.name == f"{DEFAULT_MODEL}.safetensors"
+    assert isinstance(shipped.card, ModelCard) and shipped.card.licence == "CC BY 4.0"
+    arch = resolve("lumamba-base")
+    assert (arch.kind, arch.weights, arch.config) == (
+        "architecture",
+        None,
+        {"name": "lumamba-base"},
+    )
+    path = save_model(
+        create_model("lumamba-tiny"), tmp_path / "m", contract=_contract()
+    )
+    for spec in (path, path.with_suffix(".json"), tmp_path / "m", str(tmp_path / "m")):
+        found = resolve(spec)
+        assert (found.kind, found.name, found.weights) == ("file", "m", path)
+    bare = tmp_path / "LuMamba_ReconstructionOnly.safetensors"
+    save_file(_random_state_dict(layouts["lumamba-tiny-pretrain"], "model."), bare)
+    found = resolve(bare)
+    assert (found.kind, found.name, found.arch) == (
+        "published-file",
+        "lumamba-recon-tuh",
+        "lumamba-tiny",
+    )
+    for spec in ("", "  "):
+        with pytest.raises(ValueError, match="model name is empty"):
+            resolve(spec)
+    with pytest.raises(ValueError, match="got int"):
+        resolve(3)
+    with pytest.raises(ValueError, match="weights= is only used with a registry"):
+        resolve(path, weights=path)
+    with pytest.raises(FileNotFoundError, match="neither a registered model"):
+        resolve(tmp_path / "missing")
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="has no weights beside it"):
+        resolve(tmp_path / "m.json")
+    with pytest.raises(ValueError, match="an architecture, not a trained model"):
+        load_model("lumamba-base")
+
+
+# ---------------------------------------------------------------------------
+# Files downloaded from a release, without sidecar
+
+
+def test_bare_published_file_loads(tmp_path):
+    from mne_eegfm.models import create_model
+
+    model = create_model("lumamba-tiny")
+    path = tmp_path / "LuMamba_ReconstructionOnly.safetensors"
+    save_file({"model." + k: v for k, v in model.state_dict().items()}, path)
+    loaded = load_model(path)
+    assert loaded.card.name == "lumamba-recon-tuh"
+    assert loaded.card.licence == "CC BY-ND 4.0"
+    assert loaded.card.weights_file == path.name
+    assert loaded.card.weights_sha256 == file_sha256(path)
+    assert loaded.contract.sfreq == 256.0
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    # any name, with a task head: architecture and head from the layout
+    clf = create_model("femba-tiny", n_outputs=3, head="mamba")
+    other = tmp_path / "my-download.safetensors"
+    save_file(clf.state_dict(), other)
+    with pytest.warns(RuntimeWarning, match="no mne-eegfm sidecar"):
+        loaded = load_model(other)
+    assert (loaded.config["name"], loaded.config["n_outputs"]) == ("femba-tiny", 3)
+    ambiguous = other.rename(tmp_path / "FEMBA_tiny.safetensors")  # TUAR or TUSL
+    with pytest.warns(RuntimeWarning, match="femba-tiny-tuar, femba-tiny-tusl"):
+        assert load_model(ambiguous).card.name == "FEMBA_tiny"
+
+
+def test_golden_reference_file_infers_architecture(reference_path):
+    path = reference_path / "golden" / "lumamba-tiny-22ch.weights.safetensors"
+    with pytest.warns(RuntimeWarning, match="loaded as lumamba-tiny"):
+        model = load_model(path)
+    assert model.config["name"] == "lumamba-tiny" and model.config["head"] is None
+
+
+def test_bare_file_without_known_layout_names_nearest(tmp_path):
+    from mne_eegfm.models import create_model
+
+    path = tmp_path / "odd.safetensors"
+    save_file(create_model("lumamba-tiny", num_blocks=3).state_dict(), path)
+    with pytest.raises(ValueError, match=r"odd.safetensors .* Nearest: lumamba-tiny"):
+        load_model(path)
+
+
+# ---------------------------------------------------------------------------
+# Crafted model files (#15): refused before anything is built
+
+
+@pytest.fixture
+def saved(tmp_path):
+    from mne_eegfm.models import create_model
+
+    path = save_model(
+        create_model("lumamba-tiny"), tmp_path / "m", contract=_contract()
+    )
+    return path, path.with_suffix(".json")
+
+
+def _edit(json_path, change):
+    meta = json.loads(json_path.read_text())
+    change(meta)
+    meta.pop("sidecar_sha256")
+    json_path.write_text(json.dumps(meta))
+
+
+@pytest.fixture
+def no_real_build(monkeypatch):
+    """Fail if a model is built anywhere but on the meta device."""
+    from mne_eegfm.models import factory
+
+    build = factory.create_model
+
+    def only_meta(*args, **kwargs):
+        assert torch.empty(0).device.type == "meta", "a model was built"
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(factory, "create_model", only_meta)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda m: m["config"].update(num_blocks=100000), "num_blocks=100000 is out"),
+        (lambda m: m["config"].update(embed_dim=200000), "embed_dim=200000 is out"),
+        (lambda m: m["config"].update(num_blocks=4), "40 missing keys: mamba_blocks.2"),
+        (lambda m: m.update(config="lumamba-tiny"), "config in m.json must be a JSON"),
+        (lambda m: m["config"].update(evil=1), "'evil' is not an option of LuMamba"),
+        (lambda m: m["config"].update(n_outputs="2"), "'n_outputs' must be int"),
+        (lambda m: m["config"].update(name=["x"]), "m.json: unknown model"),
+        (lambda m: m.update(card={"estimator ": 1}), "Unknown model card key"),
+        (lambda m: m["contract"].update(sfreq="x"), "Invalid input contract in m"),
+    ],
+)
+def test_crafted_model_json_refused(saved, no_real_build, change, match):
+    _edit(saved[1], change)
+    with pytest.raises(ValueError, match=match):
+        load_model(saved[0])
+
+
+def test_crafted_safetensors_header_refused(saved):
+    data = bytearray(saved[0].read_bytes())
+    n_header = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n_header])
+    key = next(k for k in header if k != "__metadata__")
+    header[key]["shape"] = [100000, 100000]
+    text = json.dumps(header).encode()
+    body = bytes(data[8 + n_header :])
+    saved[0].write_bytes(len(text).to_bytes(8, "little") + text + body)
+    with pytest.raises(ValueError, match=f"entry '{key}' is inconsistent"):
+        checkpoints.tensor_shapes(saved[0])
+
+
+def test_digest_covers_the_json(saved):
+    path, json_path = saved
+    first = load_model(path).card
+    meta = json.loads(json_path.read_text())
+    meta["card"]["description"] = "edited"
+    json_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="changed after it was saved"):
+        load_model(path)
+    _edit(json_path, lambda m: None)  # accept the edit: drop the recorded digest
+    second = load_model(path).card
+    assert second.weights_sha256 == first.weights_sha256
+    assert second.sidecar_sha256 != first.sidecar_sha256
+
+
+def test_shipped_sidecars_digests_and_no_machine_paths():
+    for name in (DEFAULT_MODEL, DEFAULT_CLASSIFIER):
+        json_path = DATA_DIR / f"{name}.json"
+        text = json_path.read_text()
+        assert not re.search(r"/(work|tmp|home)/", text), name
+        meta = json.loads(text)
+        assert sidecar_digest(meta) == REGISTRY[name].sidecar_sha256
+        assert meta["sha256"] == REGISTRY[name].sha256
+        assert meta["weights"] == f"{name}.safetensors"

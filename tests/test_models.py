@@ -267,3 +267,58 @@ def test_femba():
     pretrain = create_model("femba-tiny", num_blocks=1)
     out = pretrain.pretrain_forward(x, None, torch.rand(2, 11, 20) < 0.6)
     assert out["recon"].shape == x.shape
+
+
+# ---------------------------------------------------------------------------
+# Declarations read by the registry
+
+
+@pytest.mark.parametrize(
+    "name, n_outputs, head",
+    [
+        ("lumamba-tiny", None, None),
+        ("lumamba-tiny", 2, "query"),
+        ("lumamba-tiny", 2, "mamba"),
+        ("lumamba-tiny", 3, "linear"),
+        ("luna-base", None, None),
+        ("femba-tiny", 4, "mamba"),
+    ],
+)
+def test_count_parameters_matches_create_model(name, n_outputs, head):
+    from mne_eegfm.models.factory import count_parameters
+
+    model = create_model(name, n_outputs=n_outputs, head=head)
+    expected = sum(p.numel() for p in model.parameters())
+    assert count_parameters(name, n_outputs, head) == expected
+
+
+def test_configs_declared_by_architecture_modules():
+    from mne_eegfm.models import femba, lumamba, luna
+
+    declared = [*lumamba.CONFIGS, *luna.CONFIGS, *femba.CONFIGS]
+    assert sorted(declared) == sorted(list_configs())
+    for module in (lumamba, luna, femba):
+        for spec in module.PUBLISHED:
+            assert spec["config"] in module.CONFIGS
+
+
+def test_head_fingerprints_declared_by_heads():
+    from mne_eegfm.models.heads import head_fingerprint
+
+    for head in ("query", "mamba", "linear"):
+        model = create_model("lumamba-tiny", n_outputs=5, head=head)
+        found, last = head_fingerprint(model.state_dict())
+        assert found == head and model.state_dict()[last].shape[0] == 5
+    assert head_fingerprint(create_model("lumamba-tiny").state_dict()) == (None, None)
+
+
+def test_check_config_bounds_and_types():
+    from mne_eegfm.models.factory import check_config
+
+    assert check_config({"name": "luna-base", "depth": 2})["depth"] == 2
+    with pytest.raises(ValueError, match="num_blocks=100000 is out of bounds"):
+        check_config({"name": "lumamba-tiny", "num_blocks": 100000}, "x.json")
+    with pytest.raises(ValueError, match="x.json: option 'dropout' must be float"):
+        check_config({"name": "lumamba-tiny", "dropout": "0.1"}, "x.json")
+    with pytest.raises(ValueError, match="must be a JSON object, got str"):
+        check_config("lumamba-tiny", "x.json")

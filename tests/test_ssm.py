@@ -480,6 +480,31 @@ def test_mamba_lower_precision_and_backward():
     assert half(x.to(torch.bfloat16)).dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize("grad", [False, True])
+def test_scans_stay_float32_under_autocast(grad, scan_impl):
+    """Under bfloat16 autocast the scans compute exactly as in float32."""
+    gen = torch.Generator().manual_seed(0)
+    inputs = mamba_inputs(gen, 2, 9, 16, 4)
+    x, dt, A, B, C, D = chunk_case(2, 9, 4, 2, 1, 8)[0]
+
+    def run():
+        leaves = {k: v.clone().requires_grad_(grad) for k, v in inputs.items()}
+        y = selective_scan(**leaves, delta_softplus=True)
+        y2 = chunk_scan(x, dt, A, B, C, chunk_size=4, D=D, dt_softplus=True)
+        if grad:
+            y.sum().backward()
+            return y, y2, leaves["delta"].grad
+        return y, y2
+
+    with torch.set_grad_enabled(grad):
+        ref = run()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = run()
+    for got, want in zip(out, ref):
+        assert got.dtype == torch.float32
+        assert torch.equal(got, want)
+
+
 def test_mamba2_module_forward_backward():
     torch.manual_seed(0)
     model = Mamba2(32, d_state=16, headdim=16, ngroups=2)

@@ -40,6 +40,7 @@ from safetensors.torch import save_file
 
 from mne_eegfm import EEGFMEmbedder, list_models, load_model
 from mne_eegfm.models import create_model
+from mne_eegfm.registry import resolve
 
 mne.set_log_level("warning")
 warnings.filterwarnings("ignore", message=".*too low for the contract's low-pass")
@@ -84,6 +85,20 @@ print(f"LuMamba weights: {lumamba_file}")
 model = load_model("lumamba-recon-tuh", weights=lumamba_file)
 print(model.contract)
 print(model.card["licence"], "-", model.card["attribution"][:120], "...")
+
+# %%
+# A downloaded file on its own
+# ----------------------------
+# A file from a release, without any sidecar, also loads by its path: the
+# architecture and head are inferred from its keys and shapes, and a file
+# name the registry knows gets that entry's contract and card. What a spec
+# names is what :func:`mne_eegfm.registry.resolve` returns:
+release_file = workdir / "LuMamba_ReconstructionOnly.safetensors"
+release_file.write_bytes(Path(lumamba_file).read_bytes())
+found = resolve(release_file)
+print(found.kind, found.name, found.arch)
+bare = load_model(release_file)
+print(bare.card.name, bare.card.weights_file, bare.card.weights_sha256[:12])
 
 # %%
 # The estimators take the same two arguments; everything else (positions,

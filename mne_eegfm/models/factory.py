@@ -1,23 +1,42 @@
-"""Build any model configuration by name."""
+"""Build any model configuration by name; check a configuration before building it.
+
+The configurations are declared by the architecture modules (``CONFIGS`` in
+``lumamba.py``, ``luna.py`` and ``femba.py``).
+"""
 
 import copy
 import inspect
 
+import torch
+
+from . import femba, lumamba, luna
 from .femba import FEMBA
 from .heads import HEADS
 from .lumamba import LuMamba
 from .luna import LUNA
 
+ARCH_MODULES = {LuMamba: lumamba, LUNA: luna, FEMBA: femba}
 _CONFIGS = {
-    "lumamba-tiny": (LuMamba, {"num_queries": 6, "embed_dim": 64, "num_blocks": 2}),
-    "lumamba-base": (LuMamba, {"num_queries": 8, "embed_dim": 64, "num_blocks": 6}),
-    "luna-base": (LUNA, {"num_queries": 4, "embed_dim": 64, "depth": 8}),
-    "luna-large": (LUNA, {"num_queries": 6, "embed_dim": 96, "depth": 10}),
-    "luna-huge": (LUNA, {"num_queries": 8, "embed_dim": 128, "depth": 24}),
-    "femba-tiny": (FEMBA, {"embed_dim": 35, "num_blocks": 2}),
-    "femba-base": (FEMBA, {"embed_dim": 35, "num_blocks": 12}),
-    "femba-large": (FEMBA, {"embed_dim": 79, "num_blocks": 4}),
+    name: (cls, defaults)
+    for cls, module in ARCH_MODULES.items()
+    for name, defaults in module.CONFIGS.items()
 }
+# Largest accepted value of each integer option: configurations beyond these
+# would allocate gigabytes (a crafted model file must not build them).
+_MAX_INT = {
+    "num_blocks": 64,
+    "depth": 64,
+    "num_queries": 64,
+    "num_heads": 64,
+    "embed_dim": 2048,
+    "d_state": 256,
+    "d_conv": 16,
+    "expand": 16,
+    "patch_size": 1024,
+    "n_times": 1_000_000,
+    "n_outputs": 100_000,
+}
+_MAX_VALUES = 2_000_000_000
 
 
 def list_configs():
@@ -83,3 +102,134 @@ def create_model(name, n_outputs=None, head=None, **overrides):
         **copy.deepcopy(full),
     }
     return model
+
+
+def config_class(name):
+    """Model class of a configuration name (ValueError if unknown)."""
+    if not isinstance(name, str) or name not in _CONFIGS:
+        raise ValueError(f"unknown model {name!r}; choose one of {list_configs()}")
+    return _CONFIGS[name][0]
+
+
+def check_config(config, where="model config"):
+    """Check a configuration dict before anything is built.
+
+    Keys must be options of the architecture, values of the option's type and
+    integers within sane bounds (no configuration that would allocate gigabytes).
+
+    Parameters
+    ----------
+    config : dict
+        Keyword arguments of :func:`create_model` (``name`` included).
+    where : str
+        What the configuration comes from (a file name), used in error messages.
+
+    Returns
+    -------
+    config : dict
+        The same configuration (a copy).
+    """
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"The model config in {where} must be a JSON object, got "
+            f"{type(config).__name__}."
+        )
+    config = dict(config)
+    try:
+        cls = config_class(config.get("name"))
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+    params = inspect.signature(cls).parameters
+    for key, value in config.items():
+        if key == "name":
+            continue
+        if not isinstance(key, str) or key not in params:
+            options = ", ".join(p for p in params)
+            raise ValueError(
+                f"{where}: {key!r} is not an option of {cls.__name__} ({options})."
+            )
+        _check_value(key, value, params[key].default, where)
+    return config
+
+
+def _check_value(key, value, default, where):
+    if value is None and key in ("n_outputs", "head"):
+        return
+    if key == "head":
+        if value not in HEADS:
+            raise ValueError(f"{where}: head must be one of {HEADS}, got {value!r}.")
+        return
+    expected = int if key == "n_outputs" else type(default)
+    if expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, expected) and not (
+            isinstance(value, bool) and expected is not bool
+        )
+    if not ok:
+        raise ValueError(
+            f"{where}: option {key!r} must be {expected.__name__}, got "
+            f"{type(value).__name__} ({value!r:.40})."
+        )
+    if expected is int and not 1 <= value <= _MAX_INT.get(key, 4096):
+        raise ValueError(
+            f"{where}: option {key}={value} is out of bounds "
+            f"[1, {_MAX_INT.get(key, 4096)}]; refusing to build the model."
+        )
+
+
+def meta_model(config, where="model config"):
+    """Build a configuration on the meta device (shapes only, no memory).
+
+    Parameters
+    ----------
+    config : dict
+        Keyword arguments of :func:`create_model`, checked with
+        :func:`check_config`.
+    where : str
+        What the configuration comes from, used in error messages.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The model, every tensor on the meta device.
+    """
+    config = check_config(config, where)
+    try:
+        with torch.device("meta"):
+            model = create_model(**config)
+    except (ValueError, TypeError, AssertionError, RuntimeError) as err:
+        raise ValueError(f"{where}: invalid model config: {err}") from None
+    n_values = sum(p.numel() for p in model.parameters())
+    if n_values > _MAX_VALUES:
+        raise ValueError(
+            f"{where}: the config describes {n_values:,} parameters (more than "
+            f"{_MAX_VALUES:,}); refusing to build it."
+        )
+    return model
+
+
+def count_parameters(name, n_outputs=None, head=None, **overrides):
+    """Number of parameter values of a configuration, computed from its shapes.
+
+    The model is built on the meta device: no memory is allocated.
+
+    Parameters
+    ----------
+    name : str
+        Configuration name (see :func:`list_configs`).
+    n_outputs : int | None
+        Outputs of the head (``None``: encoder with its reconstruction decoder).
+    head : str | None
+        Head type.
+    **overrides
+        Architecture options.
+
+    Returns
+    -------
+    n_params : int
+        The count ``create_model`` would give.
+    """
+    config = {"name": name, "n_outputs": n_outputs, "head": head, **overrides}
+    model = meta_model(config, f"configuration {name!r}")
+    return sum(p.numel() for p in model.parameters())

@@ -9,6 +9,53 @@ from .lumamba import BiMamba
 
 N_CHANNELS = 22
 
+# ---------------------------------------------------------------------------
+# Declarations read by the factory and the checkpoint registry.
+
+#: Configurations (name -> constructor arguments) built by ``create_model``.
+CONFIGS = {
+    "femba-tiny": {"embed_dim": 35, "num_blocks": 2},
+    "femba-base": {"embed_dim": 35, "num_blocks": 12},
+    "femba-large": {"embed_dim": 79, "num_blocks": 4},
+}
+#: Key mapping: prefixes stripped from published keys, and the pretraining-only
+#: part a task model drops.
+CHECKPOINT_PREFIXES = ("model.", "module.")
+DECODER_PREFIXES = ("decoder.",)
+CITATION = (
+    "Tegon A, Ingolfsson TM, Wang X, Benini L, Li Y. FEMBA: Efficient and "
+    "Scalable EEG Analysis with a Bidirectional Mamba Foundation Model. "
+    "arXiv:2502.06438"
+)
+_TASKS = {
+    "tuab": (
+        ["normal", "abnormal"],
+        "abnormal EEG detection (TUAB)",
+        ("base", "large"),
+    ),
+    "tuar": (None, "artifact detection (TUAR)", ("tiny", "base", "large")),
+    "tusl": (None, "slowing and seizure detection (TUSL)", ("tiny", "base", "large")),
+}
+#: Published fine-tuned checkpoints (CC BY-ND 4.0, Hugging Face PulpBio/FEMBA).
+PUBLISHED = tuple(
+    {
+        "name": f"femba-{size}-{task}",
+        "config": f"femba-{size}",
+        "hub_repo": "PulpBio/FEMBA",
+        "file": f"{task.upper()}/FEMBA_{size}.safetensors",
+        "release_file": None,
+        "contract": "tcp",
+        "team": "FEMBA",
+        "citation": CITATION,
+        "labels": labels,
+        "head": "mamba",
+        "description": f"Published FEMBA-{size.capitalize()} fine-tuned for {what}; "
+        "fixed 22-channel TCP bipolar montage.",
+    }
+    for task, (labels, what, sizes) in _TASKS.items()
+    for size in sizes
+)
+
 
 class FEMBA(nn.Module):
     """FEMBA encoder (22-channel TCP bipolar montage in the standard order).

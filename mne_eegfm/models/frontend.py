@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import float32_region
+
 PATCH_SIZE = 40
 LN_EPS = 1e-5
 GN_EPS = 1e-5
@@ -210,7 +212,11 @@ class PatchEmbedding(nn.Module):
         )
 
     def dense_weights(self):
-        """Dense matrices and biases of the three convolutions."""
+        """Dense matrices and biases of the three convolutions (float32)."""
+        with float32_region(self.proj_in[0].weight):
+            return self._dense_weights()
+
+    def _dense_weights(self):
         convs = [self.proj_in[i] for i in (0, 3, 6)]
         width = convs[0].out_channels
         mats = [_dense_conv_matrix(convs[0], 1, self.patch_size)]
@@ -293,6 +299,10 @@ class GroupStats:
 
     def add(self, h, channel_mask=None):
         """Add a chunk (B, s, C, L*c); padded channels are left out."""
+        with float32_region(h):
+            self._add(h.float(), channel_mask)
+
+    def _add(self, h, channel_mask):
         flat = h.flatten(1, 2)
         if channel_mask is None:
             n_tok = torch.full((h.shape[0], 1), h.shape[1] * h.shape[2])
@@ -426,11 +436,15 @@ class FrequencyEmbedding(nn.Module):
     def forward(self, tokens):
         """Embed tokens (..., P) -> (..., E)."""
         real_mat, imag_mat = self.dft(tokens)
-        real = torch.matmul(tokens, real_mat)
-        # The DC (and Nyquist) columns of imag_mat are exact zeros; adding +0.0
-        # turns any -0.0 into +0.0 so that their phase is 0 or pi as with rfft.
-        imag = torch.matmul(tokens, imag_mat) + 0.0
-        feats = torch.cat([torch.hypot(real, imag), torch.atan2(imag, real)], dim=-1)
+        with float32_region(tokens):  # phases of small bins need float32
+            real = torch.matmul(tokens, real_mat)
+            # The DC (and Nyquist) columns of imag_mat are exact zeros; adding
+            # +0.0 turns any -0.0 into +0.0 so that their phase is 0 or pi as
+            # with rfft.
+            imag = torch.matmul(tokens, imag_mat) + 0.0
+            feats = torch.cat(
+                [torch.hypot(real, imag), torch.atan2(imag, real)], dim=-1
+            )
         return self.frequency_to_embed(feats)
 
 
@@ -491,6 +505,10 @@ class CrossAttentionUnifier(nn.Module):
         value_bias : torch.Tensor, shape (H, E)
             Output contribution of a head per unit of attention mass.
         """
+        with float32_region(self.query_embed):
+            return self._folded_weights()
+
+    def _folded_weights(self):
         mha = self.cross_attention
         embed_dim, heads = mha.embed_dim, self.num_heads
         head_dim = embed_dim // heads
@@ -532,7 +550,8 @@ class CrossAttentionUnifier(nn.Module):
         heads, n_q = self.num_heads, self.num_queries
         score_mat, value_mat, value_bias = self.folded_weights()
         xhat = F.layer_norm(tokens, (embed_dim,), eps=self.keys_norm.eps)
-        scores = torch.matmul(xhat, score_mat).transpose(1, 2)  # (n, H*Q, C)
+        # Softmax in float32 (under bfloat16 autocast; a no-op in float32).
+        scores = torch.matmul(xhat, score_mat).transpose(1, 2).float()  # (n, H*Q, C)
         if key_mask is not None:
             scores = scores.masked_fill(~key_mask[:, None, :], -math.inf)
         attn = torch.softmax(scores, dim=-1)

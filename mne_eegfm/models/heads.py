@@ -18,6 +18,8 @@ HEADS = ("query", "mamba", "linear")
 class QueryHead(nn.Module):
     """One learned query attends over the sequence, then an MLP D -> 4D -> n.
 
+    Fingerprint in a state dict: ``classifier.learned_agg``.
+
     Parameters
     ----------
     embed_dim : int
@@ -29,6 +31,10 @@ class QueryHead(nn.Module):
     dropout : float
         Dropout (training only).
     """
+
+    #: A key only this head has, and its last weight (rows = outputs).
+    marker = "learned_agg"
+    last_weight = "decoder_ffn.fc2.weight"
 
     def __init__(self, embed_dim, n_outputs, num_heads=2, dropout=0.15):
         super().__init__()
@@ -58,6 +64,9 @@ class MambaHead(nn.Module):
         Width of the head's Mamba layer.
     """
 
+    marker = "mamba_1."
+    last_weight = "fc3.weight"
+
     def __init__(self, embed_dim, n_outputs, hidden=256):
         super().__init__()
         self.fc1 = nn.Linear(embed_dim, hidden)
@@ -81,6 +90,9 @@ class LinearHead(nn.Module):
         Number of outputs (classes).
     """
 
+    marker = None  # recognised by having fc1 and nothing else
+    last_weight = "fc1.weight"
+
     def __init__(self, embed_dim, n_outputs):
         super().__init__()
         self.fc1 = nn.Linear(embed_dim, n_outputs)
@@ -90,12 +102,44 @@ class LinearHead(nn.Module):
         return self.fc1(latent.mean(dim=1))
 
 
+HEAD_CLASSES = {"query": QueryHead, "mamba": MambaHead, "linear": LinearHead}
+
+
 def make_head(head, embed_dim, n_outputs):
     """Build a head by name ("query", "mamba" or "linear")."""
-    if head == "query":
-        return QueryHead(embed_dim, n_outputs)
-    if head == "mamba":
-        return MambaHead(embed_dim, n_outputs)
-    if head == "linear":
-        return LinearHead(embed_dim, n_outputs)
-    raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    if head not in HEAD_CLASSES:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    return HEAD_CLASSES[head](embed_dim, n_outputs)
+
+
+def head_fingerprint(keys, prefix="classifier."):
+    """Head type of a state dict from its keys, using each head's declared marker.
+
+    Parameters
+    ----------
+    keys : iterable of str
+        State-dict keys (without ``model.``/``module.`` prefixes).
+    prefix : str
+        Prefix of the head's keys.
+
+    Returns
+    -------
+    head : str | None
+        ``"query"``, ``"mamba"``, ``"linear"``, or ``None`` when no key starts
+        with ``prefix``.
+    last_weight : str | None
+        Full key of the head's last weight (its first dimension is the number of
+        outputs).
+    """
+    names = {key[len(prefix) :] for key in keys if key.startswith(prefix)}
+    if not names:
+        return None, None
+    for head, cls in HEAD_CLASSES.items():
+        if cls.marker is not None and any(n.startswith(cls.marker) for n in names):
+            return head, prefix + cls.last_weight
+    if {name.rsplit(".", 1)[0] for name in names} == {"fc1"}:
+        return "linear", prefix + LinearHead.last_weight
+    raise ValueError(
+        "Unrecognised classifier layout in checkpoint: "
+        + ", ".join(sorted(prefix + n for n in names))
+    )

@@ -9,6 +9,49 @@ from .heads import make_head
 
 SSMS = ("mamba", "mamba2")
 
+# ---------------------------------------------------------------------------
+# Declarations read by the factory and the checkpoint registry.
+
+#: Configurations (name -> constructor arguments) built by ``create_model``.
+CONFIGS = {
+    "lumamba-tiny": {"num_queries": 6, "embed_dim": 64, "num_blocks": 2},
+    "lumamba-base": {"num_queries": 8, "embed_dim": 64, "num_blocks": 6},
+}
+#: Key mapping: prefixes stripped from published keys, and the pretraining-only
+#: parts a task model drops.
+CHECKPOINT_PREFIXES = ("model.", "module.")
+DECODER_PREFIXES = ("decoder_head.", "channel_emb.")
+#: Published checkpoints (CC BY-ND 4.0, Hugging Face PulpBio/LuMamba). ``file``
+#: is the path in the hub repository (not recorded: choose one there);
+#: ``release_file`` the name of the file as published, to recognise it.
+CITATION = (
+    "Broustail D et al. LuMamba: Latent Unified Mamba for Electrode "
+    "Topology-Invariant and Efficient EEG Modeling. arXiv:2603.19100"
+)
+PUBLISHED = tuple(
+    {
+        "name": f"lumamba-{variant}-tuh",
+        "config": "lumamba-tiny",
+        "hub_repo": "PulpBio/LuMamba",
+        "file": None,
+        "release_file": release_file,
+        "contract": "tuh",
+        "team": "LuMamba",
+        "citation": CITATION,
+        "description": f"Published LuMamba-Tiny encoder pretrained on TUEG "
+        f"({objective}); topology-invariant, trained on TCP bipolar TUH data.",
+    }
+    for variant, objective, release_file in (
+        (
+            "recon",
+            "masked reconstruction only",
+            "LuMamba_ReconstructionOnly.safetensors",
+        ),
+        ("lejepa", "LeJEPA only", None),
+        ("mixed", "reconstruction + LeJEPA, the paper's best", None),
+    )
+)
+
 
 def make_ssm(ssm, d_model, d_state, d_conv, expand):
     """Build one Mamba ("mamba") or Mamba-2 ("mamba2") layer."""

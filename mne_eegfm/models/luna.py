@@ -8,6 +8,42 @@ from .decoder import N_CHANNEL_NAMES, ChannelEmbedding, ReconstructionDecoder
 from .frontend import PATCH_SIZE, ChannelUnifiedModel
 from .heads import make_head
 
+# ---------------------------------------------------------------------------
+# Declarations read by the factory and the checkpoint registry.
+
+#: Configurations (name -> constructor arguments) built by ``create_model``.
+CONFIGS = {
+    "luna-base": {"num_queries": 4, "embed_dim": 64, "depth": 8},
+    "luna-large": {"num_queries": 6, "embed_dim": 96, "depth": 10},
+    "luna-huge": {"num_queries": 8, "embed_dim": 128, "depth": 24},
+}
+#: Key mapping: prefixes stripped from published keys, and the pretraining-only
+#: parts a task model drops.
+CHECKPOINT_PREFIXES = ("model.", "module.")
+DECODER_PREFIXES = ("decoder_head.", "channel_emb.")
+CITATION = (
+    "Doner B et al. LUNA: Efficient and Topology-Agnostic Foundation Model for "
+    "EEG Signal Analysis. arXiv:2510.22257"
+)
+#: Published checkpoints (CC BY-ND 4.0, Hugging Face PulpBio/LUNA).
+PUBLISHED = tuple(
+    {
+        "name": f"luna-{size}",
+        "config": f"luna-{size}",
+        "hub_repo": "PulpBio/LUNA",
+        "file": f"LUNA_{size}.safetensors",
+        "release_file": f"LUNA_{size}.safetensors",
+        "contract": "tuh",
+        "team": "LUNA",
+        "citation": CITATION,
+        "source": "PulpBio/LUNA (Hugging Face, formerly thorir/LUNA), "
+        "pulp-bio/BioFoundation",
+        "description": f"Published LUNA-{size.capitalize()} encoder pretrained on "
+        "TUEG and Siena; topology-invariant.",
+    }
+    for size in ("base", "large", "huge")
+)
+
 
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding on interleaved pairs (``rotary_emb.freqs``).

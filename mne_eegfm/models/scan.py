@@ -37,6 +37,8 @@ from functools import cache
 import torch
 import torch.nn.functional as F
 
+from .precision import float32_region
+
 #: Number of state values updated per step that keeps the cores busy while the
 #: state (plus one temporary) still fits in the L2 caches.
 TARGET_STATE_SIZE = 2**18
@@ -156,8 +158,16 @@ def selective_scan(
     Returns
     -------
     y : torch.Tensor, shape (batch, length, d_inner)
-        Output in float32 (float64 for float64 inputs).
+        Output in float32 (float64 for float64 inputs), also under autocast.
     """
+    with float32_region(u):
+        return _selective_scan(
+            u, delta, A, B, C, D, z, delta_bias, delta_softplus, state
+        )
+
+
+def _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, state):
+    """:func:`selective_scan` with autocast off."""
     fused = _mamba_ssm_scan() if u.is_cuda and state is None else None
     if fused is not None:
         y = fused(
@@ -327,6 +337,11 @@ class _ScanFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, delta, At, B, C, du):
+        with float32_region(delta):
+            return _ScanFunction._forward(ctx, delta, At, B, C, du)
+
+    @staticmethod
+    def _forward(ctx, delta, At, B, C, du):
         At = At.contiguous()
         batch, length, d_inner = delta.shape
         states = delta.new_empty(length, batch, At.shape[0], d_inner)
@@ -336,6 +351,11 @@ class _ScanFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy):
+        with float32_region(dy):
+            return _ScanFunction._backward(ctx, dy)
+
+    @staticmethod
+    def _backward(ctx, dy):
         delta, At, B, C, du, states = ctx.saved_tensors
         delta, B, C, du, dy = (t.transpose(0, 1) for t in (delta, B, C, du, dy))
         g = torch.zeros_like(states[0])  # gradient with respect to the state
@@ -398,8 +418,14 @@ def chunk_scan(x, dt, A, B, C, chunk_size=64, D=None, dt_bias=None, dt_softplus=
     Returns
     -------
     y : torch.Tensor, shape (batch, length, n_heads, head_dim)
-        Output in float32 (float64 for float64 inputs).
+        Output in float32 (float64 for float64 inputs), also under autocast.
     """
+    with float32_region(x):
+        return _chunk_scan(x, dt, A, B, C, chunk_size, D, dt_bias, dt_softplus)
+
+
+def _chunk_scan(x, dt, A, B, C, chunk_size, D, dt_bias, dt_softplus):
+    """:func:`chunk_scan` with autocast off."""
     fused = _mamba_ssm_chunk_scan() if x.is_cuda else None
     if fused is not None:
         y = fused(
