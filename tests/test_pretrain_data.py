@@ -1,10 +1,13 @@
 """Held-out subjects, channel augmentation, mixed-montage batches, precision."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from mne_eegfm.models import create_model
+from mne_eegfm.models.precision import resolve_precision
 from mne_eegfm.pretrain import heldout
 from mne_eegfm.pretrain.data import (
     MixedBatchSampler,
@@ -14,12 +17,8 @@ from mne_eegfm.pretrain.data import (
     find_sources,
     mixed_batch,
 )
-from mne_eegfm.pretrain.objectives import PretrainObjective
-from mne_eegfm.pretrain.trainer import (
-    precision_context,
-    pretrain,
-    resolve_training_precision,
-)
+from mne_eegfm.pretrain.objectives import PretrainModule, PretrainObjective
+from mne_eegfm.pretrain.trainer import pretrain
 
 
 def _touch(path):
@@ -129,40 +128,72 @@ def _tiny_model():
     )
 
 
+def _run(out, precision, objective):
+    model = _tiny_model()
+    batches = {"mixed": True, "max_channels": 4, "min_channels": 2,
+               "channel_dropout": 0.2, "precision": precision}  # fmt: skip
+    pretrain(
+        model, _dataset(), out, objective=objective, steps=3, batch_size=4,
+        warmup_steps=1, checkpoint_every=2, seed=0, batches=batches,
+        progress=False, verbose=False,
+    )  # fmt: skip
+    lines = (out / "log.jsonl").read_text().splitlines()
+    return model, [json.loads(line)["loss"] for line in lines]
+
+
 def test_mixed_spectral_run_and_precision(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    objective = PretrainObjective("spectral", sfreq=64.0, segment_patches=2)
     try:
-        objective = PretrainObjective("spectral", sfreq=64.0, segment_patches=2)
-        losses = {}
-        for precision in ("float32", "bfloat16"):
-            model = _tiny_model()
-            batches = {"mixed": True, "max_channels": 4, "min_channels": 2,
-                       "channel_dropout": 0.2, "precision": precision}  # fmt: skip
-            pretrain(
-                model, _dataset(), tmp_path / precision, objective=objective,
-                steps=3, batch_size=4, warmup_steps=1, checkpoint_every=2,
-                seed=0, batches=batches, progress=False, verbose=False,
-            )  # fmt: skip
-            lines = (tmp_path / precision / "log.jsonl").read_text().splitlines()
-            losses[precision] = [float(line.split('"loss": ')[1].split(",")[0])
-                                 for line in lines]  # fmt: skip
-            assert all(np.isfinite(losses[precision]))
+        model, losses = _run(tmp_path / "float32", "float32", objective)
+        assert len(losses) == 3 and np.isfinite(losses).all()
+        assert "bandpower" in (tmp_path / "float32" / "log.jsonl").read_text()
+        # float32 is the default: the same run without the option is identical
+        model_default = _tiny_model()
+        pretrain(
+            model_default, _dataset(), tmp_path / "default", objective=objective,
+            steps=3, batch_size=4, warmup_steps=1, checkpoint_every=2, seed=0,
+            batches={"mixed": True, "max_channels": 4, "min_channels": 2,
+                     "channel_dropout": 0.2},
+            progress=False, verbose=False,
+        )  # fmt: skip
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(model_default.state_dict()[key], value)
+        if resolve_precision("auto", torch.device("cpu")) == "bfloat16":
+            model, bf16 = _run(tmp_path / "bfloat16", "bfloat16", objective)
+            np.testing.assert_allclose(bf16, losses, rtol=0.1)
             assert all(p.dtype == torch.float32 for p in model.parameters())
-        np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=0.1)
+        else:  # no fast bfloat16 on this CPU: refused, naming the reason
+            with pytest.raises(ValueError, match="bfloat16"):
+                _run(tmp_path / "bfloat16", "bfloat16", objective)
+        with pytest.raises(ValueError, match="precision"):
+            _run(tmp_path / "bad", "float16x", objective)
     finally:
         torch.set_num_threads(threads)
 
 
-def test_precision_resolution():
-    cpu = torch.device("cpu")
-    assert resolve_training_precision("float32", cpu) == "float32"
-    assert resolve_training_precision("auto", cpu) in ("float32", "bfloat16")
-    with pytest.raises(ValueError, match="precision"):
-        resolve_training_precision("float16x", cpu)
-    x = torch.randn(4, 4)
-    with precision_context("float32", cpu):
-        assert (x @ x).dtype == torch.float32  # float32 path unchanged
+def test_bfloat16_step_finite():
+    """The objective under bfloat16 autocast (the CUDA and AMX path)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        objective = PretrainObjective("spectral", sfreq=64.0, segment_patches=2)
+        module = PretrainModule(_tiny_model(), objective)
+        x, pos, mask = mixed_batch(
+            _dataset(), np.array([[0, 0], [2, 1], [1, 3]]), np.random.default_rng(0),
+            max_channels=5, min_channels=2,
+        )  # fmt: skip
+        args = (torch.from_numpy(x), torch.from_numpy(pos), torch.from_numpy(mask))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, parts = module(*args, torch.Generator().manual_seed(0), 0)
+        loss.backward()
+        assert torch.isfinite(loss) and set(parts) >= {"recon", "bandpower"}
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        assert grads and all(g.dtype == torch.float32 for g in grads)
+        assert all(torch.isfinite(g).all() for g in grads)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_pretrain_command_refuses_heldout(tmp_path):

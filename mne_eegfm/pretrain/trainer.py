@@ -13,7 +13,6 @@ every montage at once with random channel subsets and channel dropout
 (``mixed=True``, see :func:`~mne_eegfm.pretrain.data.mixed_batch`).
 """
 
-import contextlib
 import json
 import math
 import os
@@ -25,6 +24,7 @@ import torch
 import torch.distributed as dist
 from mne.utils import logger, verbose, warn
 
+from ..models.precision import precision_context, resolve_precision
 from ..utils import atomic_path, resolve_device
 from .data import MixedBatchSampler, MontageBatchSampler, mixed_batch
 from .objectives import PretrainModule, PretrainObjective
@@ -61,7 +61,6 @@ def init_distributed(device="auto"):
     return dist.get_rank(), dist.get_world_size(), device
 
 
-PRECISIONS = ("float32", "bfloat16", "auto")
 #: Batch options of :func:`pretrain` (``batches=``) and their defaults.
 BATCH_DEFAULTS = {
     "mixed": False,
@@ -71,65 +70,6 @@ BATCH_DEFAULTS = {
     "crop_samples": None,
     "precision": "float32",
 }
-
-
-def _precision_module():
-    try:
-        from ..models import precision
-    except ImportError:
-        return None
-    return precision
-
-
-def resolve_training_precision(precision, device):
-    """The precision a training step runs in: ``"float32"`` or ``"bfloat16"``.
-
-    Parameters
-    ----------
-    precision : "float32" | "bfloat16" | "auto"
-        Requested precision; ``"auto"`` picks bfloat16 where the device runs
-        it fast (CUDA with bfloat16 support; on CPU, as decided by
-        :mod:`mne_eegfm.models.precision`).
-    device : torch.device
-        The device of the step.
-
-    Returns
-    -------
-    precision : str
-        ``"float32"`` or ``"bfloat16"``.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    module = _precision_module()
-    if module is not None:
-        return module.resolve_precision(precision, device)
-    if precision != "auto":
-        return precision
-    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return "bfloat16" if cuda_bf16 else "float32"
-
-
-def precision_context(precision, device):
-    """Context manager for the forward and backward pass of one step.
-
-    Parameters
-    ----------
-    precision : "float32" | "bfloat16"
-        Resolved precision (see :func:`resolve_training_precision`).
-    device : torch.device
-        The device of the step.
-
-    Returns
-    -------
-    context : contextlib.AbstractContextManager
-        A no-op for float32; bfloat16 compute with float32 weights otherwise.
-    """
-    if precision == "float32":
-        return contextlib.nullcontext()
-    module = _precision_module()
-    if module is not None:
-        return module.precision_context(precision, device)
-    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def barrier():
@@ -263,7 +203,7 @@ class _Loop:
         self.sampler = sampler(
             dataset.groups, settings["batch_size"], settings["seed"], rank, world_size
         )
-        self.precision = resolve_training_precision(settings["precision"], device)
+        self.precision = resolve_precision(settings["precision"], device)
         self.step = self.epoch = self.position = 0
         self.train_time = 0.0
         self._batches = (None, None)
