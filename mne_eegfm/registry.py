@@ -181,7 +181,7 @@ def _shipped_entries():
             filename=f"{DEFAULT_MODEL}.safetensors",
             sha256="d18f64cc64999c1a929f26d083d0b73099d4a79ae1f462400313da1163ab4dc8",
             sidecar_sha256=(
-                "4881d19f8da617f98ee5eba60d77b84e61a68fa130fbe2bf0f4d10f809238990"
+                "a3cdbb3579f3fe4cb6da48e2a9fec4d2163c06acec97b0fb6399cea4df3b2ada"
             ),
             description="LuMamba-Tiny encoder pretrained by mne-eegfm on real "
             "public EEG (default embedding model).",
@@ -192,7 +192,7 @@ def _shipped_entries():
             filename=f"{DEFAULT_CLASSIFIER}.safetensors",
             sha256="716540fbae24eea40a320a7c6fad969e33709d5f4d6a869af2881eae290ffe94",
             sidecar_sha256=(
-                "f132ca01ab57613dc09b3e1149d8ede8fa6b467aab5938abd3cb1ae543a27965"
+                "09b66c42658fa880b8ce16337c9b3ac1bfb9497962af3b79224ca9842243010d"
             ),
             labels=("Control", "Epilepsy"),
             head="linear",
