@@ -181,7 +181,7 @@ def _shipped_entries():
             filename=f"{DEFAULT_MODEL}.safetensors",
             sha256="d18f64cc64999c1a929f26d083d0b73099d4a79ae1f462400313da1163ab4dc8",
             sidecar_sha256=(
-                "a3cdbb3579f3fe4cb6da48e2a9fec4d2163c06acec97b0fb6399cea4df3b2ada"
+                "7f91cc50eb82ab0ec48ad675f92765e6168d7a3fe048c797e66aa080e5518096"
             ),
             description="LuMamba-Tiny encoder pretrained by mne-eegfm on real "
             "public EEG (default embedding model).",
