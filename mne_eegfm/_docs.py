@@ -52,6 +52,15 @@ docdict["device"] = """
 device : str
     ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``..."""
 
+docdict["precision"] = """
+precision : "float32" | "bfloat16" | "auto"
+    Numerical precision of the model. ``"bfloat16"`` runs the matrix
+    products in bfloat16 (scan state, exponentials, normalisation and
+    losses stay float32) and is refused with a ``ValueError`` on a device
+    without fast bfloat16 (CPUs need AMX or AVX512-BF16); ``"auto"`` picks
+    it only where it is fast. Outputs are float32 either way.
+    See :func:`mne_eegfm.models.precision.resolve_precision`."""
+
 docdict["model_kwargs"] = """
 model_kwargs : dict | None
     Options passed to :func:`mne_eegfm.models.create_model` with an

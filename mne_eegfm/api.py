@@ -43,6 +43,7 @@ def embed(
     on_missing="raise",
     batch_size=32,
     device="auto",
+    precision="float32",
     verbose=None,
 ):
     """Embed every window of a recording with a frozen encoder.
@@ -62,6 +63,7 @@ def embed(
     %(on_missing)s
     %(batch_size)s
     %(device)s
+    %(precision)s
     %(verbose)s
 
     Returns
@@ -83,6 +85,7 @@ def embed(
         overlap=overlap,
         on_missing=on_missing,
         batch_size=batch_size,
+        precision=precision,
         verbose=verbose,
     )
     if isinstance(model, EEGFMEmbedder):
@@ -104,6 +107,7 @@ def predict(
     on_missing="raise",
     batch_size=32,
     device="auto",
+    precision="float32",
     attention=False,
     verbose=None,
 ):
@@ -122,6 +126,7 @@ def predict(
     %(on_missing)s
     %(batch_size)s
     %(device)s
+    %(precision)s
     attention : bool
         Also average the channel-unification attention over the windows of
         each input (``Predictions.attention``).
@@ -147,7 +152,11 @@ def predict(
         name = DEFAULT_CLASSIFIER if model is None else model
         clf = EEGFMClassifier.load(name, device=device, verbose=verbose)
     clf.set_params(
-        overlap=overlap, on_missing=on_missing, batch_size=batch_size, verbose=verbose
+        overlap=overlap,
+        on_missing=on_missing,
+        batch_size=batch_size,
+        precision=precision,
+        verbose=verbose,
     )
     outputs, _ = clf._outputs(
         inst, accumulate="attention" if attention else None, window_s=window_s

@@ -246,6 +246,7 @@ def run_model(
     device="cpu",
     accumulate=None,
     desc="Running",
+    precision="float32",
 ):
     """Run ``fn(x, positions)`` over every window of the inputs, in batches.
 
@@ -272,6 +273,10 @@ def run_model(
         input (e.g. attention maps), without keeping one per window.
     desc : str
         Label of the progress bar.
+    precision : "float32" | "bfloat16" | "auto"
+        Precision the whole loop runs in (see
+        :func:`~mne_eegfm.models.precision.precision_context`); outputs are
+        float32 either way.
 
     Returns
     -------
@@ -281,13 +286,19 @@ def run_model(
     Raises
     ------
     ValueError
-        When no window is left (every window overlaps BAD annotations).
+        When no window is left (every window overlaps BAD annotations), or
+        ``precision`` is not supported on ``device``.
     """
     import torch
 
+    from .models.precision import precision_context, prepare_model
+
+    module = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
+    if isinstance(module, torch.nn.Module):
+        prepare_model(module, precision, device)
     collected = _Collector()
     bar = _progress(desc)
-    with torch.no_grad():
+    with torch.no_grad(), precision_context(precision, device):
         for index, inst in enumerate(insts):
             _run_one(fn, accumulate, index, inst, contract, overlap, on_missing,
                      batch_size, device, collected, bar)  # fmt: skip

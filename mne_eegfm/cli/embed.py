@@ -49,6 +49,7 @@ def embed_one(rec, options):
         window_s=options["window"],
         overlap=options["overlap"],
         on_missing="warn",
+        precision=options["precision"],
     )
     pooled = result.embeddings.mean(axis=0)
     npz = rec.output(*EMB_FILES[1])
@@ -142,7 +143,7 @@ def embed(**params):
     embeddings.tsv (pandas.read_csv(..., sep="\\t")) has one row per
     recording: source, file, windows, and the pooled embedding (emb_0...).
     """
-    plan = _runner.plan(params, DEFAULT_MODEL, EMB_FILES)
+    plan = _runner.plan(params, DEFAULT_MODEL, EMB_FILES, precision=params["precision"])
     if plan.todo:
         from ..api import model_name
 

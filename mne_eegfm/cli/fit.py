@@ -12,6 +12,7 @@ from ._common import (
     check_writable,
     echo_cv,
     model_spec,
+    precision_option,
     window_help,
 )
 from ._runner import log_level, warning_notes
@@ -118,6 +119,7 @@ def _dataset_card(root):
 @click.option("--random-state", type=int, default=0, show_default=True)
 @click.option("--name", help="Model name in its card (default: the --out file stem).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model file.")
+@precision_option
 def fit(**params):
     """Train a classifier on a BIDS dataset, after subject-wise cross-validation.
 
@@ -160,6 +162,7 @@ def _fit(
     random_state,
     name,
     overwrite,
+    precision,
 ):
     from .. import bids
     from ..estimators import EEGFMClassifier
@@ -191,6 +194,7 @@ def _fit(
         on_missing="warn",
         max_epochs=max_epochs,
         random_state=random_state,
+        precision=precision,
         verbose=False,
     )
     try:

@@ -78,6 +78,7 @@ def predict_one(rec, options):
         overlap=options["overlap"],
         on_missing="warn",
         batch_size=clf.batch_size,
+        precision=options["precision"],
         attention=options["report"],
     )
     table = result.to_dataframe().drop(columns="recording")
@@ -223,7 +224,9 @@ def predict(**params):
     """
     report = params["report"]
     files = PRED_FILES + ((REPORT_FILE,) if report else ())
-    plan = _runner.plan(params, DEFAULT_CLASSIFIER, files, report=report)
+    plan = _runner.plan(
+        params, DEFAULT_CLASSIFIER, files, report=report, precision=params["precision"]
+    )
     if plan.todo:
         clf = _load(plan.spec, plan.options["settings"]["weights_sha256"])
         labels = [str(c) for c in clf.classes_]

@@ -14,6 +14,8 @@ from mne.utils import use_log_level
 from sklearn.utils.validation import check_array
 
 from ..inference import run_model
+from ..models.precision import resolve_precision
+from ..utils import resolve_device
 
 
 def log_level(verbose):
@@ -173,6 +175,7 @@ def check_common_params(est):
         )
     if not 0 <= est.overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), got {est.overlap!r}")
+    resolve_precision(est.precision, resolve_device(est.device))
 
 
 class Inputs:
@@ -250,6 +253,7 @@ def stream(est, fn, X, contract, *, device, desc, accumulate=None):
         device=device,
         accumulate=accumulate,
         desc=desc,
+        precision=est.precision,
     )
     outputs = _remap(outputs, origins)
     return outputs, Inputs(outputs.source, is_raw)

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from .._docs import fill_doc
 from ..inference import with_window
+from ..models.precision import precision_context
 from ..results import Predictions, softmax
 from ..utils import resolve_device
 from ._inputs import (
@@ -26,6 +27,9 @@ from ._models import build_model, card_dict, freeze
 from ._training import FinetuneTrainer, ProbeTrainer, fit_loop
 
 _MODES = ("linear-probe", "finetune")
+# Parameters of the machine a classifier runs on, not of the model: a saved
+# classifier takes them from load(), never from the file.
+_MACHINE_PARAMS = ("device", "precision", "verbose")
 
 
 @fill_doc
@@ -70,6 +74,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         and dropout. With an int, fitting twice gives identical predictions
         (on the CPU; CUDA kernels may differ at floating-point precision).
     %(device)s
+    %(precision)s
     %(model_kwargs)s
     %(verbose)s
 
@@ -119,6 +124,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         patience=5,
         random_state=None,
         device="auto",
+        precision="float32",
         model_kwargs=None,
         verbose=None,
     ):
@@ -126,6 +132,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         self.ch_names = ch_names
         self.class_weight = class_weight
         self.device = device
+        self.precision = precision
         self.encoder_lr_scale = encoder_lr_scale
         self.head = head
         self.info = info
@@ -356,10 +363,11 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
                 weight_decay=self.weight_decay,
             )
             stopping = (self.max_epochs, self.patience)
-            self.history_ = fit_loop(
-                trainer, optimizer, loss_fn, y_index, (train, valid), seed=seed,
-                stopping=stopping,
-            )  # fmt: skip
+            with precision_context(self.precision, device):
+                self.history_ = fit_loop(
+                    trainer, optimizer, loss_fn, y_index, (train, valid), seed=seed,
+                    stopping=stopping,
+                )  # fmt: skip
         self.n_epochs_ = len(self.history_)
         freeze(net)
 
@@ -509,7 +517,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         return params
 
     @classmethod
-    def load(cls, path, *, device="auto", verbose=None):
+    def load(cls, path, *, device="auto", precision="float32", verbose=None):
         """Load a classifier written by :meth:`save` (or a shipped classifier).
 
         Parameters
@@ -519,6 +527,8 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             name of a registered classifier checkpoint.
         device : str
             Device for prediction.
+        precision : "float32" | "bfloat16" | "auto"
+            Precision for prediction (see the class parameter ``precision``).
         verbose : bool | str | int | None
             MNE-style verbosity.
 
@@ -543,8 +553,9 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         clf = cls(
             model=str(path),
             device=device,
+            precision=precision,
             verbose=verbose,
-            **{k: v for k, v in params.items() if k not in ("device", "verbose")},
+            **{k: v for k, v in params.items() if k not in _MACHINE_PARAMS},
         )
         clf.classes_ = np.asarray(labels)
         clf.model_ = freeze(net)

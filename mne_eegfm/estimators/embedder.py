@@ -36,6 +36,7 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
     %(on_missing)s
     %(batch_size)s
     %(device)s
+    %(precision)s
     %(model_kwargs)s
     %(verbose)s
 
@@ -71,6 +72,7 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
         on_missing="raise",
         batch_size=32,
         device="auto",
+        precision="float32",
         model_kwargs=None,
         verbose=None,
     ):
@@ -85,6 +87,7 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
         self.on_missing = on_missing
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
         self.model_kwargs = model_kwargs
         self.verbose = verbose
 
