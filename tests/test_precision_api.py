@@ -81,7 +81,7 @@ def test_classifier_and_api_bfloat16(make_epochs, make_raw, tiny_model, bf16):
     epochs = make_epochs(n_epochs=6)
     y = np.array([0, 1] * 3)
     clf = EEGFMClassifier(
-        precision="bfloat16", max_epochs=2, validation_fraction=0, random_state=0,
+        precision="bfloat16", max_epochs=1, validation_fraction=0, random_state=0,
         **TINY,
     )  # fmt: skip
     proba = clf.fit(epochs, y).predict_proba(epochs)
