@@ -118,8 +118,10 @@ def time_subprocess(fname, model, out, threads):
 # cProfile entries (file name end, function) -> stage; chosen not to nest.
 STAGES = {
     "read (decode EDF)": [("mne/io/base.py", "_read_segment")],
-    "filter + resample (one FFT)": [("mne_eegfm/preprocessing.py", "_filter_resample")],
-    "normalise windows": [("mne_eegfm/preprocessing.py", "normalize_windows")],
+    "filter + resample (one FFT)": [
+        ("mne_eegfm/preprocessing/filtering.py", "_filter_resample")
+    ],
+    "normalise windows": [("mne_eegfm/preprocessing/windows.py", "normalize_windows")],
     "model": [("torch/nn/modules/module.py", "_wrapped_call_impl")],
     "write TSV + JSON": [("mne_eegfm/bids.py", "write_text")],
 }
@@ -252,7 +254,8 @@ def run_bids(args):
         model = pick_model(args.model, tmp)
         print(
             f"Dataset: {Path(args.bids).name}, {len(files)} recording(s) of "
-            f"{len(subjects)} subject(s), {hours:.2f} h of EEG; model {Path(model).name}"
+            f"{len(subjects)} subject(s), {hours:.2f} h of EEG; "
+            f"model {Path(model).name}"
         )
         print(
             f"torch threads: {args.threads}; cores: {os.cpu_count()}; load average "

@@ -100,7 +100,7 @@ def _windows_per_chunk(contract, batch_size):
 
 def _chunk_seconds(contract, overlap, batch_size):
     """Seconds of output per chunk so that a chunk holds a bounded window count."""
-    from .preprocessing import _window_samples
+    from .preprocessing.contract import _window_samples
 
     n_times = _window_samples(contract.window_s, contract.sfreq)
     step = max(1, n_times - int(round(overlap * n_times)))
