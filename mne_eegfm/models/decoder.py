@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from .frontend import Mlp
+from .unifier import Mlp
 
 #: Size of the channel-name vocabulary of the published checkpoints.
 N_CHANNEL_NAMES = 90

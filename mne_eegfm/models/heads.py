@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .frontend import Mlp
 from .mamba import Mamba
+from .unifier import Mlp
 
 HEADS = ("query", "mamba", "linear")
 
