@@ -563,7 +563,7 @@ class PretrainObjective:
         loss : torch.Tensor
             Scalar.
         """
-        from ..models.frontend import check_inputs
+        from ..models.positions import check_inputs
 
         if head is None:
             raise ValueError("the band-power target needs a BandPowerHead")
