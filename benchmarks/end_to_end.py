@@ -264,6 +264,7 @@ def run_bids(args):
         cmd = _predict_command(args.bids, model, Path(tmp) / "out", subjects)
         wall = _timed(cmd, args.threads)
         rerun = _timed(cmd, args.threads)
+        print(f"predict: {wall:.1f} s; re-run: {rerun:.2f} s", flush=True)
         net = load_model(model)
         start = time.perf_counter()
         for fname in files:
