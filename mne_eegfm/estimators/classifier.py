@@ -22,6 +22,7 @@ from ._inputs import (
     stream,
     validate_X,
 )
+from ._backend import check_backend, onnx_runner
 from ._models import build_model, card_dict, freeze
 from ._training import FinetuneTrainer, ProbeTrainer, fit_loop
 
@@ -71,6 +72,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         (on the CPU; CUDA kernels may differ at floating-point precision).
     %(device)s
     %(model_kwargs)s
+    %(backend)s
     %(verbose)s
 
     Attributes
@@ -120,8 +122,10 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         device="auto",
         model_kwargs=None,
+        backend="torch",
         verbose=None,
     ):
+        self.backend = backend
         self.batch_size = batch_size
         self.ch_names = ch_names
         self.class_weight = class_weight
@@ -156,6 +160,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())
         net = state.pop("model_", None)
+        state.pop("_onnx", None)
         if net is not None:
             state["_model_state"] = {
                 "config": net.config,
@@ -180,6 +185,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self):
         check_common_params(self)
+        check_backend(self.backend)
         if self.mode not in _MODES:
             raise ValueError(
                 f"mode must be 'linear-probe' or 'finetune', got {self.mode!r}"
@@ -386,7 +392,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
 
             return stream(
                 self,
-                net,
+                onnx_runner(self, net, "forward") if self.backend == "onnx" else net,
                 X,
                 with_window(self.contract_, window_s),
                 device=device,
