@@ -14,6 +14,7 @@ from .._docs import fill_doc
 from ..inference import with_window
 from ..results import Predictions, softmax
 from ..utils import resolve_device
+from ._backend import check_backend, onnx_runner
 from ._inputs import (
     check_common_params,
     log_level,
@@ -22,7 +23,6 @@ from ._inputs import (
     stream,
     validate_X,
 )
-from ._backend import check_backend, onnx_runner
 from ._models import build_model, card_dict, freeze
 from ._training import FinetuneTrainer, ProbeTrainer, fit_loop
 
