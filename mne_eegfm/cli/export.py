@@ -41,12 +41,13 @@ def export(model, out, window):
 
     spec, _ = model_spec(model, None)
     net = load_or_fail(_load, spec)
-    n_times = None
-    if window is not None:
-        n_times = int(round(window * float(net.contract.sfreq)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on constants
         try:
+            n_times = None
+            if window is not None:  # rounded down to whole patches
+                seconds = net.contract.check_window(window)
+                n_times = int(round(seconds * float(net.contract.sfreq)))
             fname = export_onnx(net, out, n_times=n_times)
         except (OSError, ValueError) as err:
             raise click.ClickException(f"Could not export {model}: {err}") from None
