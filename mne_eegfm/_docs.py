@@ -66,6 +66,12 @@ model_kwargs : dict | None
     Options passed to :func:`mne_eegfm.models.create_model` with an
     architecture name (e.g. ``{"num_blocks": 1}``)."""
 
+docdict["backend"] = """
+backend : "torch" | "onnx"
+    Where the model runs for inference: PyTorch, or onnxruntime (the model is
+    exported to ONNX once per window length, in memory; needs the ``onnx``
+    extra). Training (``fit`` of a classifier) always runs in PyTorch."""
+
 docdict["verbose"] = """
 verbose : bool | str | int | None
     MNE-style verbosity; ``None`` keeps the current MNE log level."""

@@ -455,6 +455,8 @@ OUTPUTS = {
 
 #: Patterns of the derivative files the BIDS validator is told to skip.
 BIDSIGNORE = (
+    "*_predictions.tsv",
+    "*_predictions.json",
     "*_embeddings.npz",
     "*_embeddings.json",
     "*_report.html",

@@ -177,8 +177,12 @@ def _fit(
     existing = [p for p in (Path(f"{stem}.safetensors"), Path(f"{stem}.json"))]
     if any(p.exists() for p in existing) and not overwrite:
         raise click.ClickException(f"{existing[0]} exists; use --overwrite.")
-    check_writable(stem.parent)
     filters = {"subjects": subject, "sessions": session, "tasks": task}
+    try:
+        bids.validate_bids_root(data)  # before any output folder is created
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    check_writable(stem.parent)
     try:
         recordings = bids.find_recordings(data, **filters, verbose=False)
         if kind == "participants":
@@ -205,7 +209,9 @@ def _fit(
         ) from None
     click.echo(f"Reading {len(recordings)} recording(s) from {data} ...", err=True)
     try:
-        loaded, skipped = load_labelled(data, recordings, target, win, max_windows)
+        loaded, skipped = load_labelled(
+            data, recordings, target, win, max_windows, show_progress=True
+        )
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     for fname, why in skipped:
@@ -238,6 +244,7 @@ def _fit(
             per_recording=kind == "participants",
             seed=random_state,
             log=lambda line: click.echo(line, err=True),
+            show_progress=True,
         )
         echo_cv(cv_summary, n_splits, len(subjects))
     click.echo("\nFitting on all data ...", err=True)

@@ -16,8 +16,9 @@ from ._common import (
     load_or_fail,
     recording_options,
 )
+from ._events import EVENTS_FILE, write_events_file
 
-PRED_FILES = (("predictions", ".json"), ("predictions", ".tsv"))
+PRED_FILES = (("predictions", ".json"), ("predictions", ".tsv"), EVENTS_FILE)
 REPORT_FILE = ("report", ".html")
 
 
@@ -87,6 +88,8 @@ def predict_one(rec, options):
     tsv = rec.output("predictions", ".tsv")
     write_tsv(tsv, table)
     files = {"predictions": rec.relative(tsv)}
+    events = write_events_file(rec, result, raw, options, clf.model_.card)
+    files["events"] = rec.relative(events)
     if options["report"]:
         html = _write_report(rec, raw, table, summary, clf, result)
         files["report"] = rec.relative(html)
@@ -199,6 +202,11 @@ def _load(spec, digest=None):
     help="Also write an HTML report per recording (prediction timeline over the "
     "signal, topomaps of the channel-unification attention).",
 )
+@click.option(
+    "--background",
+    multiple=True,
+    help="Class written as background (bckg) in the events file, e.g. Control.",
+)
 def predict(**params):
     """Predict every window of each recording, and a summary per recording.
 
@@ -213,6 +221,8 @@ def predict(**params):
       *_desc-eegfm_predictions.tsv   one row per window: onset, duration,
                                      label, proba_<class>
       *_desc-eegfm_predictions.json  column descriptions and the summary
+      *_desc-eegfm_events.tsv        szCORE events (+ .json): runs of windows
+                                     of one class, spans not evaluated
       *_desc-eegfm_report.html       with --report
     and summary.tsv with one row per recording (mean probabilities, label,
     windows used and skipped), updated by later runs into the same folder.
@@ -225,7 +235,12 @@ def predict(**params):
     report = params["report"]
     files = PRED_FILES + ((REPORT_FILE,) if report else ())
     plan = _runner.plan(
-        params, DEFAULT_CLASSIFIER, files, report=report, precision=params["precision"]
+        params,
+        DEFAULT_CLASSIFIER,
+        files,
+        report=report,
+        precision=params["precision"],
+        background=params["background"],
     )
     if plan.todo:
         clf = _load(plan.spec, plan.options["settings"]["weights_sha256"])

@@ -15,6 +15,7 @@ from ..inference import with_window
 from ..models.precision import precision_context
 from ..results import Predictions, softmax
 from ..utils import resolve_device
+from ._backend import check_backend, onnx_runner
 from ._inputs import (
     check_common_params,
     log_level,
@@ -76,6 +77,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
     %(device)s
     %(precision)s
     %(model_kwargs)s
+    %(backend)s
     %(verbose)s
 
     Attributes
@@ -126,8 +128,10 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         device="auto",
         precision="float32",
         model_kwargs=None,
+        backend="torch",
         verbose=None,
     ):
+        self.backend = backend
         self.batch_size = batch_size
         self.ch_names = ch_names
         self.class_weight = class_weight
@@ -163,6 +167,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())
         net = state.pop("model_", None)
+        state.pop("_onnx", None)
         if net is not None:
             state["_model_state"] = {
                 "config": net.config,
@@ -187,6 +192,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self):
         check_common_params(self)
+        check_backend(self.backend)
         if self.mode not in _MODES:
             raise ValueError(
                 f"mode must be 'linear-probe' or 'finetune', got {self.mode!r}"
@@ -394,7 +400,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
 
             return stream(
                 self,
-                net,
+                onnx_runner(self, net, "forward") if self.backend == "onnx" else net,
                 X,
                 with_window(self.contract_, window_s),
                 device=device,
