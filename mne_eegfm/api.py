@@ -7,6 +7,7 @@ from mne import BaseEpochs
 from mne.io import BaseRaw
 
 from ._docs import fill_doc
+from .ood import note as ood_note
 from .results import Embeddings, Predictions
 
 __all__ = ["embed", "predict"]
@@ -131,7 +132,9 @@ def predict(
     -------
     predictions : Predictions
         Probabilities with window onsets, durations and the windows left out
-        (and why); :meth:`Predictions.to_dataframe` gives one row per window.
+        (and why); :meth:`Predictions.to_dataframe` gives one row per window;
+        ``Predictions.ood`` says per input whether it lies outside the model's
+        training data (:func:`mne_eegfm.ood.note`).
 
     See Also
     --------
@@ -150,7 +153,13 @@ def predict(
         overlap=overlap, on_missing=on_missing, batch_size=batch_size, verbose=verbose
     )
     outputs, _ = clf._outputs(
-        inst, accumulate="attention" if attention else None, window_s=window_s
+        inst,
+        accumulate="attention" if attention else None,
+        window_s=window_s,
+        profile=True,
     )
     name = model_name(clf.model_, str(clf.model))
-    return Predictions.from_outputs(outputs, clf.classes_, name)
+    result = Predictions.from_outputs(outputs, clf.classes_, name)
+    reference = (getattr(clf.model_, "card", None) or {}).get("input_statistics")
+    result.ood = [ood_note(p, reference) for p in outputs.profiles]
+    return result

@@ -83,6 +83,7 @@ def predict_one(rec, options):
     table = result.to_dataframe().drop(columns="recording")
     summary = result.summary(0)
     summary["duration_s"] = round(raw.n_times / raw.info["sfreq"], 3)
+    summary["out_of_distribution"] = result.ood[0]["text"]
     tsv = rec.output("predictions", ".tsv")
     write_tsv(tsv, table)
     files = {"predictions": rec.relative(tsv)}
@@ -99,6 +100,7 @@ def predict_one(rec, options):
             "input": fingerprint,
             "model": options["settings"]["model"],
             "summary": summary,
+            "out_of_distribution": result.ood[0],
             "files": files,
             "disclaimer": DISCLAIMER,
         },
@@ -155,7 +157,8 @@ def _labels_of(results):
 
 def _finish(results, labels, in_sample):
     columns = ["source", "status", "label", *(f"proba_{lab}" for lab in labels)]
-    columns += ["n_windows", "n_skipped", "duration_s", "error"]
+    columns += ["n_windows", "n_skipped", "duration_s", "out_of_distribution"]
+    columns += ["error"]
     summaries = _runner.summary_files(results, "summary.tsv")
     for fname, subset in summaries.items():
         _runner.write_summary(fname, subset, columns)

@@ -229,7 +229,7 @@ def _remap(outputs, origins):
     return outputs
 
 
-def stream(est, fn, X, contract, *, device, desc, accumulate=None):
+def stream(est, fn, X, contract, *, device, desc, accumulate=None, profile=False):
     """Run ``fn`` over the windows of validated X through the one streaming path.
 
     Returns
@@ -250,6 +250,7 @@ def stream(est, fn, X, contract, *, device, desc, accumulate=None):
         device=device,
         accumulate=accumulate,
         desc=desc,
+        profile=profile,
     )
     outputs = _remap(outputs, origins)
     return outputs, Inputs(outputs.source, is_raw)

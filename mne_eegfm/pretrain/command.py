@@ -5,6 +5,7 @@ import os
 import platform
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -49,6 +50,32 @@ def _hardware(device):
         return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
     return f"CPU ({cpu}, {os.cpu_count()} cores), {torch.get_num_threads()} thread(s)"
+
+
+def _writable_folder(out):
+    """Create ``out`` (and check it can be written) before any long work."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise click.BadParameter(
+            f"cannot write into {out}: {err.strerror or err}", param_hint="--out"
+        ) from None
+    return out
+
+
+def _create(config, items):
+    """The model to pretrain, or a usage error naming the bad config/option."""
+    from ..models import create_model
+
+    try:
+        return create_model(config, **_model_options(items))
+    except (KeyError, TypeError, ValueError) as err:
+        message = err.args[0] if err.args else err
+        raise click.BadParameter(str(message), param_hint="--config") from None
 
 
 def _check_run(out, run):
@@ -107,7 +134,11 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
 @click.option("--steps", default=1000, show_default=True, help="Total optimiser steps.")
 @click.option(
-    "--batch-size", default=32, show_default=True, help="Windows per step and process."
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Windows per step and process.",
 )
 @click.option("--lr", default=5e-4, show_default=True, help="Peak learning rate.")
 @click.option("--weight-decay", default=0.05, show_default=True)
@@ -161,7 +192,6 @@ def pretrain(
     (resumable with --resume), OUT/log.jsonl, and OUT/model.safetensors +
     OUT/model.json at the end. Launch with torchrun for several processes.
     """
-    from ..models import create_model
     from ..preprocessing import InputContract
     from .data import WindowDataset, cache_recordings, find_sources
     from .trainer import barrier, init_distributed
@@ -174,10 +204,9 @@ def pretrain(
         torch.set_num_threads(threads)
     rank, _, torch_device = init_distributed(device)
     holdout = _read_subjects(holdout_subjects)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _writable_folder(out)
     torch.manual_seed(seed)
-    model = create_model(config, **_model_options(model_option))
+    model = _create(config, model_option)
     settings = PretrainObjective(objective, spectral=(1.0, 1.0) if spectral else None)
     run = {
         "contract": contract.to_dict(),
@@ -196,7 +225,10 @@ def pretrain(
     cache = Path(cache_dir) if cache_dir else out / "cache"
     if rank != 0:
         barrier()
-    recordings = cache_recordings(sources, contract, cache, overlap=overlap)
+    try:
+        recordings = cache_recordings(sources, contract, cache, overlap=overlap)
+    except OSError as err:
+        raise click.ClickException(f"{err}; nothing was trained.") from None
     if rank == 0:
         barrier()
     dataset = WindowDataset(recordings)
