@@ -32,6 +32,13 @@ def model_name(net, default=None):
     return getattr(card, "name", default)
 
 
+def _input_statistics(net):
+    """A card's ``input_statistics``, else those of its encoder's card."""
+    card = getattr(net, "card", None) or {}
+    encoder = card.get("encoder_card") or {}
+    return card.get("input_statistics") or encoder.get("input_statistics")
+
+
 @fill_doc
 def embed(
     inst,
@@ -160,6 +167,5 @@ def predict(
     )
     name = model_name(clf.model_, str(clf.model))
     result = Predictions.from_outputs(outputs, clf.classes_, name)
-    reference = (getattr(clf.model_, "card", None) or {}).get("input_statistics")
-    result.ood = [ood_note(p, reference) for p in outputs.profiles]
+    result.ood = [ood_note(p, _input_statistics(clf.model_)) for p in outputs.profiles]
     return result

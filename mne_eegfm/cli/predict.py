@@ -160,8 +160,10 @@ def _finish(results, labels, in_sample):
     columns += ["n_windows", "n_skipped", "duration_s", "out_of_distribution"]
     columns += ["error"]
     summaries = _runner.summary_files(results, "summary.tsv")
-    for fname, subset in summaries.items():
-        _runner.write_summary(fname, subset, columns)
+    errors = [
+        _runner.write_summary(f, subset, columns) for f, subset in summaries.items()
+    ]
+    errors = [e for e in errors if e]
     _echo_predictions(results, labels)
     click.echo("")
     done = [r for r in results if "files" in r]
@@ -185,7 +187,7 @@ def _finish(results, labels, in_sample):
             f"`mne-eegfm models --card {DEFAULT_CLASSIFIER}`."
         )
     click.echo(f"\n{DISCLAIMER}")
-    sys.exit(_runner.report_failures(results))
+    sys.exit(_runner.report_failures(results, errors))
 
 
 def _load(spec, digest=None):
