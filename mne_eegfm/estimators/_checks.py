@@ -1,5 +1,7 @@
 """Checks of what a classifier was fitted on and what a saved one claims."""
 
+import os
+
 import numpy as np
 
 from ..inference import with_window
@@ -34,3 +36,53 @@ def check_labels(labels, path):
             "each class needs its own label (the file is damaged or edited)."
         )
     return labels
+
+
+def saved_params(card, allowed, path):
+    """The estimator parameters saved in a model card, checked.
+
+    Only the names of the estimator's own parameters are accepted: a crafted
+    file cannot pass other keyword arguments.
+    """
+    params = card.get("estimator") or {}
+    if not isinstance(params, dict):
+        raise ValueError(
+            f"{path}: the model card's 'estimator' must be a JSON object of "
+            f"parameters, got {type(params).__name__}."
+        )
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown estimator parameter(s) {unknown} in the model card "
+            f"(the file is damaged or edited); known: {sorted(allowed)}."
+        )
+    params = dict(params)
+    if isinstance(params.get("class_weight"), list):
+        params["class_weight"] = {k: v for k, v in params["class_weight"]}
+    return params
+
+
+def check_x_type(X):
+    """Refuse X that is neither MNE data nor array-like, naming its type."""
+    if isinstance(X, np.ndarray):
+        return
+    items = X if isinstance(X, list | tuple) else None
+    if items is None:
+        wrong = isinstance(X, str | bytes | os.PathLike) or hasattr(X, "info")
+        what = type(X).__name__
+    else:
+        wrong = not items or any(
+            isinstance(x, str | bytes | os.PathLike) or hasattr(x, "info")
+            for x in items
+        )
+        kinds = sorted({type(x).__name__ for x in items})
+        what = (
+            f"{type(X).__name__} of {kinds}" if items else f"empty {type(X).__name__}"
+        )
+    if wrong:
+        raise TypeError(
+            "X must be mne.Epochs, mne.io.Raw, a non-empty list of them, or an "
+            f"array of shape (n_epochs, n_channels, n_times); got {what}"
+            + (" (read the file first, e.g. mne_eegfm.io.read_recording)." if
+               isinstance(X, str | os.PathLike) else ".")
+        )  # fmt: skip

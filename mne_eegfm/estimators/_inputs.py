@@ -14,6 +14,7 @@ from mne.utils import use_log_level
 from sklearn.utils.validation import check_array
 
 from ..inference import run_model
+from ._checks import check_x_type
 
 
 def log_level(verbose):
@@ -138,6 +139,7 @@ def validate_X(est, X, *, reset):
         if isinstance(X, list | tuple):
             return [_loaded(x) for x in X]
         return _loaded(X)
+    check_x_type(X)
     info = _array_info(est.info, est.ch_names, est.sfreq)
     X = _check_array_input(X, info["nchan"], type(est).__name__)
     n_features = X.shape[1] * X.shape[2]

@@ -14,7 +14,7 @@ from .._docs import fill_doc
 from ..inference import with_window
 from ..results import Predictions, softmax
 from ..utils import resolve_device
-from ._checks import check_labels, fitted_contract
+from ._checks import check_labels, fitted_contract, saved_params
 from ._inputs import (
     check_common_params,
     log_level,
@@ -540,9 +540,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             net = load_model(path)
         card = card_dict(net)
         labels = check_labels(card.get("labels"), path)
-        params = dict(card.get("estimator") or {})
-        if isinstance(params.get("class_weight"), list):
-            params["class_weight"] = {k: v for k, v in params["class_weight"]}
+        params = saved_params(card, cls._get_param_names(), path)
         clf = cls(
             model=str(path),
             device=device,
