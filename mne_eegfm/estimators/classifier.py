@@ -163,6 +163,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
                 "tensors": {
                     key: value.detach().cpu() for key, value in net.state_dict().items()
                 },
+                "card": getattr(net, "card", None),
             }
         return state
 
@@ -174,6 +175,8 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             with torch.random.fork_rng(devices=[]):
                 net = create_model(**saved["config"])
             net.load_state_dict(saved["tensors"])
+            if saved.get("card") is not None:
+                net.card = saved["card"]
             state["model_"] = freeze(net)
         super().__setstate__(state)
 
