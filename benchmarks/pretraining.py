@@ -8,9 +8,15 @@ split is subject-wise (repeated stratified K-fold over subjects, one recording
 per subject). The same probe runs on a randomly initialised model of the same
 configuration, in the same run.
 
+``--step-timing`` instead times one pretraining step (forward, backward and
+optimiser, band-power objective, batch of mixed 14/24-channel windows) in
+float32 and in bfloat16 (:func:`mne_eegfm.pretrain.trainer.precision_context`)
+in the same run, and prints the ratio and the two losses.
+
 Usage::
 
     python benchmarks/pretraining.py [--data ../shared/data] [--model lumamba-tiny-gb]
+    python benchmarks/pretraining.py --step-timing [--repeats 5]
 """
 
 import argparse
@@ -44,7 +50,53 @@ def parse_args():
     parser.add_argument("--repeats", default=10, type=int)
     parser.add_argument("--threads", default=2, type=int)
     parser.add_argument("--batch-size", default=32, type=int)
+    parser.add_argument("--step-timing", action="store_true")
+    parser.add_argument("--repeats", default=5, type=int)
     return parser.parse_args()
+
+
+def step_timing(batch_size, repeats):
+    """Seconds per training step (best of ``repeats``) in float32 and bfloat16."""
+    from mne_eegfm.models.precision import precision_context, resolve_precision
+    from mne_eegfm.pretrain.objectives import PretrainModule, PretrainObjective
+
+    device = torch.device("cpu")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, 24, 640, generator=gen)
+    positions = torch.randn(batch_size, 24, 3, generator=gen) * 0.05
+    mask = torch.ones(batch_size, 24, dtype=torch.bool)
+    mask[: batch_size // 2, 14:] = False  # half the batch has 14 channels
+    x[~mask] = 0.0
+    print(f"batch {batch_size} x 24 ch (half padded to 14) x 5 s @ 128 Hz, "
+          f"objective spectral, {torch.get_num_threads()} threads")  # fmt: skip
+    times = {}
+    for precision in ("float32", "bfloat16"):
+        try:
+            resolved = resolve_precision(precision, device)
+        except ValueError as err:
+            print(f"{precision:<10} not measured: {err}")
+            continue
+        torch.manual_seed(0)
+        model = create_model("lumamba-tiny")
+        module = PretrainModule(model, PretrainObjective("spectral", sfreq=128.0))
+        optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
+        best, losses = np.inf, []
+        for step in range(repeats + 1):  # the first step warms up
+            generator = torch.Generator().manual_seed(step)
+            start = time.perf_counter()
+            with precision_context(resolved, device):
+                loss, _ = module(x, positions, mask, generator, step)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step:
+                best = min(best, time.perf_counter() - start)
+            losses.append(float(loss))
+        times[resolved] = best
+        print(f"{resolved:<10} {best:8.3f} s/step   losses {np.round(losses, 4)}")
+    if len(times) == 2:
+        print(f"bfloat16 speed-up: {times['float32'] / times['bfloat16']:.2f}x "
+              "(goal >= 3x)")  # fmt: skip
 
 
 def embed_windows(model, windows, batch_size):
@@ -92,6 +144,9 @@ def probe(embeddings, labels, folds, repeats):
 def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
+    if args.step_timing:
+        step_timing(args.batch_size, args.repeats)
+        return
     pretrained = load_model(args.model).eval()
     torch.manual_seed(0)
     config = {k: v for k, v in pretrained.config.items() if k != "name"}

@@ -15,7 +15,9 @@ command line:
 The model card written next to the weights (``.json``) records that exact
 command, the cross-validated metrics, the data and its licence, and that the
 model is a research demonstration, not a diagnostic device. Run from the
-repository root: ``python benchmarks/train_default_classifier.py``.
+repository root: ``python benchmarks/train_default_classifier.py``
+(``--encoder NAME_OR_PATH`` refits on another encoder, e.g. a newly shipped
+default).
 """
 
 import argparse
@@ -38,12 +40,17 @@ def main():
     parser.add_argument("--cv", type=int, default=5)
     parser.add_argument("--max-windows", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--encoder",
+        default="lumamba-tiny-gb",
+        help="Registry name or model file of the encoder to refit on.",
+    )
     args = parser.parse_args()
     script = shutil.which("mne-eegfm")
     cli = [script] if script else [sys.executable, "-m", "mne_eegfm.cli"]
     out = "mne_eegfm/data/lumamba-tiny-gb-epilepsy"
     command = ["fit", args.data, "--target", "participants:group"]
-    command += ["--model", "lumamba-tiny-gb", "--head", "linear", "--cv", str(args.cv)]
+    command += ["--model", args.encoder, "--head", "linear", "--cv", str(args.cv)]
     command += ["--max-windows", str(args.max_windows), "--random-state", "0"]
     command += ["--name", "lumamba-tiny-gb-epilepsy", "--out", out, "--overwrite"]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}

@@ -140,3 +140,13 @@ print(embedder.fit_transform(raw.crop(0, 30)).shape)
 #
 #     $ torchrun --nproc-per-node 4 -m mne_eegfm.cli pretrain /data/bids_a \
 #           --config lumamba-tiny --out run/ --steps 20000
+#
+# To learn features that transfer to other devices and montages, mix every
+# montage in every batch and show the channel unification random channel
+# subsets (``--mixed-montages --max-channels 16 --min-channels 4
+# --channel-dropout 0.1``), and add the band-power target
+# (``--objective spectral``: each electrode's band power must be predicted
+# from the latent and the electrode's position). ``--precision bfloat16``
+# runs the step in bfloat16 with float32 weights. Recordings of the subjects
+# that ``benchmarks/transfer.py`` evaluates on are refused with an error that
+# names them; ``--exclude-heldout`` leaves them out.

@@ -1,5 +1,6 @@
 """The ``mne-eegfm pretrain`` command."""
 
+import copy
 import json
 import os
 import platform
@@ -119,8 +120,9 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
             },
         }
     )
-    export = model.half() if float16 else model
-    return save_model(export.cpu(), Path(out) / "model", contract=contract, card=card)
+    export = copy.deepcopy(model).cpu()  # never change the model being trained
+    export = export.half() if float16 else export
+    return save_model(export, Path(out) / "model", contract=contract, card=card)
 
 
 @click.command("pretrain")
@@ -178,11 +180,50 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
     "--card", type=click.Path(exists=True, dir_okay=False), help="JSON card fields."
 )
 @click.option("--float16", is_flag=True, help="Export the weights in float16.")
+@click.option(
+    "--bandpower-weight",
+    type=float,
+    default=None,
+    help="Weight of the band-power target (default: 1 for --objective spectral).",
+)
+@click.option(
+    "--mixed-montages",
+    is_flag=True,
+    help="Mix every montage in every batch (padded, with a channel mask).",
+)
+@click.option(
+    "--max-channels", type=int, default=None, help="Random channel subset size cap."
+)
+@click.option("--min-channels", default=1, show_default=True)
+@click.option(
+    "--channel-dropout", default=0.0, show_default=True, help="Per-channel drop rate."
+)
+@click.option(
+    "--crop-s", type=float, default=None, help="Random crop of the windows (s)."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(("float32", "bfloat16", "auto")),
+    default="float32",
+    show_default=True,
+    help="Precision of the training step (float32 master weights).",
+)
+@click.option(
+    "--exclude-heldout",
+    is_flag=True,
+    help="Leave out recordings of the transfer benchmark's subjects.",
+)
+@click.option(
+    "--allow-heldout",
+    is_flag=True,
+    help="Use recordings of the transfer benchmark's subjects anyway.",
+)
 def pretrain(
     data, config, out, resume, steps, batch_size, lr, weight_decay, warmup_steps,
     checkpoint_every, objective, spectral, seed, holdout_subjects, sfreq, l_freq,
     h_freq, notch, window_s, overlap, cache_dir, model_option, device, threads, card,
-    float16,
+    float16, bandpower_weight, mixed_montages, max_channels, min_channels,
+    channel_dropout, crop_s, precision, exclude_heldout, allow_heldout,
 ):  # fmt: skip
     """Pretrain (or continue pretraining) a model on unlabeled EEG in DATA.
 
@@ -190,7 +231,10 @@ def pretrain(
     recordings are preprocessed once (cached in --cache-dir), cut into
     windows and used without labels. Writes OUT/checkpoint.pt during training
     (resumable with --resume), OUT/log.jsonl, and OUT/model.safetensors +
-    OUT/model.json at the end. Launch with torchrun for several processes.
+    OUT/model.json at every checkpoint and at the end. Recordings of the
+    subjects held out for ``benchmarks/transfer.py``
+    (``mne_eegfm.pretrain.heldout``) are refused unless --exclude-heldout or
+    --allow-heldout is given. Launch with torchrun for several processes.
     """
     from ..preprocessing import InputContract
     from .data import WindowDataset, cache_recordings, find_sources
@@ -204,10 +248,33 @@ def pretrain(
         torch.set_num_threads(threads)
     rank, _, torch_device = init_distributed(device)
     holdout = _read_subjects(holdout_subjects)
+    if exclude_heldout and allow_heldout:
+        raise click.UsageError("use --exclude-heldout or --allow-heldout, not both")
+    heldout = "exclude" if exclude_heldout else "allow" if allow_heldout else "raise"
+    try:
+        sources = find_sources(data, holdout, heldout=heldout)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
     out = _writable_folder(out)
     torch.manual_seed(seed)
     model = _create(config, model_option)
-    settings = PretrainObjective(objective, spectral=(1.0, 1.0) if spectral else None)
+    crop = None
+    if crop_s is not None:
+        crop = int(round(crop_s * sfreq)) // model.patch_size * model.patch_size
+    settings = PretrainObjective(
+        objective,
+        spectral=(1.0, 1.0) if spectral else None,
+        bandpower_weight=bandpower_weight,
+        sfreq=sfreq,
+    )
+    batches = {
+        "mixed": mixed_montages,
+        "max_channels": max_channels,
+        "min_channels": min_channels,
+        "channel_dropout": channel_dropout,
+        "crop_samples": crop,
+        "precision": precision,
+    }
     run = {
         "contract": contract.to_dict(),
         "model_config": model.config,
@@ -217,11 +284,17 @@ def pretrain(
         "overlap": overlap,
         "hardware": _hardware(torch_device),
         "command": _command_line(),
-        "settings": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed},
+        "settings": {
+            "steps": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            **batches,
+        },
+        "heldout": heldout,
     }
     if rank == 0:
         _check_run(out, run)
-    sources = find_sources(data, holdout)
     cache = Path(cache_dir) if cache_dir else out / "cache"
     if rank != 0:
         barrier()
@@ -233,11 +306,16 @@ def pretrain(
         barrier()
     dataset = WindowDataset(recordings)
     click.echo(f"Pretraining on {json.dumps(dataset.summary())}", err=True)
+
+    def export(summary):
+        path = _export(model, out, contract, run, summary, dataset, card, float16)
+        click.echo(f"Saved {path} ({summary['steps']} steps)", err=True)
+
     summary = run_pretraining(
         model, dataset, out, objective=settings, steps=steps, batch_size=batch_size,
         lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps,
         checkpoint_every=checkpoint_every, seed=seed, resume=resume, device=device,
+        batches=batches, on_checkpoint=export,
     )  # fmt: skip
     if rank == 0:
-        path = _export(model, out, contract, run, summary, dataset, card, float16)
-        click.echo(f"Saved {path} ({summary['steps']} steps)", err=True)
+        export(summary)

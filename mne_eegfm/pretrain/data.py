@@ -5,9 +5,12 @@ model's :class:`~mne_eegfm.InputContract` and cut into windows, which are cached
 on disk as a memory-mapped ``.npy`` file per recording. The cache key is the
 file's path, size and modification time plus the contract and the overlap, so
 later epochs (and later runs) only read the memory map. Batches hold windows of
-one montage (same channels and positions), so no padding is needed; the order
-of the batches is a pure function of the seed, the epoch and the rank, which is
-what makes resuming exact.
+one montage (:class:`MontageBatchSampler`, no padding) or of every montage
+(:class:`MixedBatchSampler`, padded with a channel mask); a random channel
+subset and channel dropout (:func:`channel_subset`) teach the channel
+unification to handle any montage. The order of the batches and the channels
+kept are pure functions of the seed, the epoch, the rank and the step, which
+is what makes resuming exact.
 """
 
 import errno
@@ -24,6 +27,7 @@ import numpy as np
 from mne.utils import logger, verbose, warn
 
 from ..io import READABLE_EXTENSIONS as FILE_EXTENSIONS
+from .heldout import check_sources, heldout_subject
 
 _CACHE_VERSION = 1
 _SUBJECT = re.compile(r"sub-([A-Za-z0-9]+)")
@@ -55,7 +59,7 @@ def _files_in(folder):
 
 
 @verbose
-def find_sources(paths, holdout_subjects=(), verbose=None):
+def find_sources(paths, holdout_subjects=(), heldout="raise", verbose=None):
     """List the recordings named by files, folders and BIDS roots.
 
     Parameters
@@ -67,6 +71,10 @@ def find_sources(paths, holdout_subjects=(), verbose=None):
     holdout_subjects : iterable of str
         Subjects to leave out (``"001"`` or ``"sub-001"``), matched against the
         BIDS subject or a ``sub-<label>`` part of the file name.
+    heldout : "raise" | "exclude" | "allow"
+        What to do with recordings of the subjects fixed in
+        :mod:`mne_eegfm.pretrain.heldout` for the transfer benchmark: raise a
+        ValueError naming them (default), leave them out, or use them.
     verbose : bool | str | int | None
         Control the logging output (see :func:`mne.verbose`).
 
@@ -94,6 +102,18 @@ def find_sources(paths, holdout_subjects=(), verbose=None):
     kept = [s for s in sources if s.subject not in holdout]
     if len(kept) < len(sources):
         logger.info(f"Leaving out {len(sources) - len(kept)} held-out recording(s)")
+    if heldout not in ("raise", "exclude", "allow"):
+        raise ValueError(
+            f"heldout must be 'raise', 'exclude' or 'allow', got {heldout!r}"
+        )
+    if heldout == "exclude":
+        found = [s for s in kept if heldout_subject(s.path) is not None]
+        if found:
+            logger.info(f"Leaving out {len(found)} recording(s) of benchmark subjects")
+        return [s for s in kept if heldout_subject(s.path) is None]
+    found = check_sources([s.path for s in kept], allow_heldout=heldout == "allow")
+    if found:
+        warn(f"Pretraining on {len(found)} recording(s) of benchmark subjects")
     return kept
 
 
@@ -291,7 +311,7 @@ class WindowDataset:
         }
 
     def batch(self, pairs):
-        """Load a batch of windows of one montage.
+        """Load a batch of windows of one montage (all channels).
 
         Parameters
         ----------
@@ -359,5 +379,124 @@ class MontageBatchSampler:
             wrapped = np.resize(order, (n_batches * self.batch_size, 2))
             batches += list(wrapped.reshape(n_batches, self.batch_size, 2))
         batches = [batches[i] for i in rng.permutation(len(batches))]
+        per_rank = self.batches_per_epoch()
+        return batches[: per_rank * self.world_size][self.rank :: self.world_size]
+
+
+def channel_subset(n_chan, rng, max_channels=None, min_channels=1, drop_prob=0.0):
+    """Draw the channels of one window: a random subset, then channel dropout.
+
+    The subset size is uniform in ``[min(min_channels, n_chan),
+    min(max_channels, n_chan)]``; each channel of the subset is then dropped
+    with probability ``drop_prob``, but never below ``min_channels`` (nor
+    below one channel), so a window always keeps real channels.
+
+    Parameters
+    ----------
+    n_chan : int
+        Channels of the window.
+    rng : numpy.random.Generator
+        Source of randomness.
+    max_channels : int | None
+        Largest subset (None: all channels).
+    min_channels : int
+        Smallest number of channels kept.
+    drop_prob : float
+        Probability of dropping each channel of the subset, in [0, 1).
+
+    Returns
+    -------
+    kept : ndarray of int
+        Sorted indices of the channels kept.
+    """
+    if not 0.0 <= drop_prob < 1.0:
+        raise ValueError(f"drop_prob must be in [0, 1), got {drop_prob}")
+    if min_channels < 1:
+        raise ValueError(f"min_channels must be at least 1, got {min_channels}")
+    high = n_chan if max_channels is None else min(max_channels, n_chan)
+    low = min(min_channels, high)
+    size = int(rng.integers(low, high + 1))
+    subset = rng.permutation(n_chan)[:size]
+    keep = rng.random(size) >= drop_prob
+    if keep.sum() < low:  # restore dropped channels, in random order
+        dropped = np.flatnonzero(~keep)
+        keep[rng.permutation(dropped)[: low - keep.sum()]] = True
+    return np.sort(subset[keep])
+
+
+def mixed_batch(dataset, pairs, rng, max_channels=None, min_channels=1,
+                drop_prob=0.0, crop_samples=None):  # fmt: skip
+    """Load windows of any montages as one padded batch.
+
+    Parameters
+    ----------
+    dataset : WindowDataset
+        The windows.
+    pairs : ndarray of int, shape (n, 2)
+        ``(recording index, window index)`` rows.
+    rng : numpy.random.Generator
+        Source of the channel subsets and crops.
+    max_channels, min_channels, drop_prob
+        See :func:`channel_subset`.
+    crop_samples : int | None
+        Random crop of every window to this many samples (the same start
+        for the batch); None keeps whole windows.
+
+    Returns
+    -------
+    x : ndarray of float32, shape (n, C, T)
+        The windows; padded channels are zeros.
+    positions : ndarray of float32, shape (n, C, 3)
+        Channel positions; padded channels are zeros.
+    channel_mask : ndarray of bool, shape (n, C)
+        True for real channels.
+    """
+    n_times = dataset.recordings[pairs[0][0]].data.shape[-1]
+    start, stop = 0, n_times
+    if crop_samples is not None and crop_samples < n_times:
+        start = int(rng.integers(0, n_times - crop_samples + 1))
+        stop = start + crop_samples
+    picks = []
+    for rec_idx, _ in pairs:
+        n_chan = len(dataset.recordings[rec_idx].ch_names)
+        picks.append(channel_subset(n_chan, rng, max_channels, min_channels, drop_prob))
+    width = max(len(p) for p in picks)
+    x = np.zeros((len(pairs), width, stop - start), dtype=np.float32)
+    positions = np.zeros((len(pairs), width, 3), dtype=np.float32)
+    channel_mask = np.zeros((len(pairs), width), dtype=bool)
+    for row, ((rec_idx, win), pick) in enumerate(zip(pairs, picks)):
+        rec = dataset.recordings[rec_idx]
+        x[row, : len(pick)] = rec.data[win][pick, start:stop]
+        positions[row, : len(pick)] = rec.positions[pick]
+        channel_mask[row, : len(pick)] = True
+    return x, positions, channel_mask
+
+
+class MixedBatchSampler(MontageBatchSampler):
+    """Deterministic batches that mix every montage, sharded over ranks.
+
+    Like :class:`MontageBatchSampler`, but all windows are shuffled together
+    (seeded by ``(seed, epoch)``) before being cut into batches, so a batch
+    holds windows of several montages (load them with :func:`mixed_batch`).
+    """
+
+    def batches_per_epoch(self):
+        """Number of batches each rank gets per epoch."""
+        total = -(-sum(len(group) for group in self.groups) // self.batch_size)
+        if total < self.world_size:
+            raise ValueError(
+                f"{total} batch(es) per epoch cannot be shared by {self.world_size} "
+                "processes; use more data or a smaller batch size."
+            )
+        return total // self.world_size
+
+    def epoch(self, epoch):
+        """All batches of this rank for one epoch (list of (n, 2) arrays)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        pairs = np.concatenate(self.groups)
+        order = pairs[rng.permutation(len(pairs))]
+        n_batches = -(-len(order) // self.batch_size)
+        wrapped = np.resize(order, (n_batches * self.batch_size, 2))
+        batches = list(wrapped.reshape(n_batches, self.batch_size, 2))
         per_rank = self.batches_per_epoch()
         return batches[: per_rank * self.world_size][self.rank :: self.world_size]

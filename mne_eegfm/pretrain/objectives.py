@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-OBJECTIVES = ("mixed", "recon", "lejepa")
+OBJECTIVES = ("mixed", "recon", "lejepa", "spectral")
+#: Frequency bands (Hz) of the band-power target.
+BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 20.0), (20.0, 30.0), (30.0, 45.0))
 
 
 def random_patch_mask(shape, ratio=0.5, channel_mask=None, generator=None):
@@ -125,6 +127,97 @@ def spectral_loss(recon, target, alpha=1.0, beta=1.0):
     recon, target = recon.float(), target.float()
     spectral = (torch.fft.rfft(target, dim=-1) - torch.fft.rfft(recon, dim=-1)).abs()
     return alpha * F.l1_loss(recon, target) + beta * spectral.square().mean()
+
+
+def log_band_power(x, sfreq, segment, bands=BANDS):
+    """Log relative band power of each channel in consecutive segments.
+
+    Each segment is Hann-windowed; the power of each band is divided by the
+    power of all the bands together, so the target does not depend on the
+    amplitude (windows are z-scored anyway) and means the same on any device.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(B, C, T)`` signals, ``T`` a multiple of ``segment``.
+    sfreq : float
+        Sampling rate (Hz).
+    segment : int
+        Samples per segment.
+    bands : sequence of (float, float)
+        Band edges (Hz), low edge included, high edge excluded.
+
+    Returns
+    -------
+    power : torch.Tensor
+        ``(B, T // segment, C, n_bands)`` natural log of the relative power.
+    """
+    n_batch, n_chan, n_times = x.shape
+    segs = x.float().reshape(n_batch, n_chan, n_times // segment, segment)
+    segs = segs - segs.mean(-1, keepdim=True)
+    window = torch.hann_window(segment, periodic=False, device=x.device)
+    spectrum = torch.fft.rfft(segs * window, dim=-1).abs().square()
+    freqs = torch.fft.rfftfreq(segment, 1.0 / sfreq).to(x.device)
+    power = torch.stack(
+        [spectrum[..., (freqs >= lo) & (freqs < hi)].sum(-1) for lo, hi in bands], -1
+    )
+    relative = power / power.sum(-1, keepdim=True).clamp_min(1e-12)
+    return torch.log(relative + 1e-4).transpose(1, 2)
+
+
+class BandPowerHead(nn.Module):
+    """Predict each electrode's band power from the latent and its position.
+
+    A segment of the latent (patches averaged) and the electrode's location
+    embedding are mapped to a shared hidden space, added, and read out as the
+    log relative power of each band. Since the electrode is named only by
+    its position, the target teaches the latent the spectral and spatial
+    content of any montage.
+
+    Parameters
+    ----------
+    latent_dim : int
+        Width of the encoder output.
+    location_dim : int
+        Width of the location embedding.
+    n_bands : int
+        Number of bands (``len(BANDS)``).
+    hidden : int
+        Hidden width.
+    """
+
+    def __init__(self, latent_dim, location_dim, n_bands=6, hidden=128):
+        super().__init__()
+        self.latent = nn.Linear(latent_dim, hidden)
+        self.location = nn.Linear(location_dim, hidden)
+        self.out = nn.Sequential(nn.GELU(), nn.Linear(hidden, n_bands))
+
+    def forward(self, segments, locations):
+        """``(B, G, D)`` segments and ``(B, C, E)`` locations -> ``(B, G, C, n)``."""
+        hidden = self.latent(segments)[:, :, None] + self.location(locations)[:, None]
+        return self.out(hidden)
+
+
+def band_power_loss(prediction, target, channel_mask=None):
+    """Mean squared error over real channels, segments and bands.
+
+    Parameters
+    ----------
+    prediction, target : torch.Tensor
+        ``(B, G, C, n_bands)``.
+    channel_mask : torch.Tensor | None
+        Bool ``(B, C)``, True for real channels.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar.
+    """
+    errors = (prediction.float() - target.float()).square().mean(-1)
+    if channel_mask is None:
+        return errors.mean()
+    weights = channel_mask.float()[:, None, :].expand_as(errors)
+    return _weighted_mean(errors, weights)
 
 
 def query_specialization_loss(attention):
@@ -313,7 +406,9 @@ class PretrainObjective:
     name : str
         ``"mixed"`` (default: reconstruction + query specialisation +
         ``lejepa_weight`` x LeJEPA), ``"recon"`` (reconstruction + query
-        specialisation) or ``"lejepa"`` (LeJEPA only).
+        specialisation), ``"lejepa"`` (LeJEPA only) or ``"spectral"``
+        (reconstruction + query specialisation + ``bandpower_weight`` x the
+        band-power target of :class:`BandPowerHead`).
     mask_ratio : float
         Fraction of (channel x patch) cells masked.
     visible_weight : float
@@ -332,6 +427,13 @@ class PretrainObjective:
         Std of the Gaussian jitter on normalised channel coordinates.
     spectral : tuple of float | None
         ``(alpha, beta)`` to add EEGM2's spectral term on the reconstruction.
+    bandpower_weight : float | None
+        Weight of the band-power target (None: 1 for ``"spectral"``, else 0;
+        a positive weight adds it to ``"recon"`` and ``"mixed"`` too).
+    sfreq : float
+        Sampling rate of the windows (for the band-power target).
+    segment_patches : int
+        Patches per segment of the band-power target.
     """
 
     def __init__(
@@ -349,6 +451,9 @@ class PretrainObjective:
         num_slices=128,
         jitter=0.02,
         spectral=None,
+        bandpower_weight=None,
+        sfreq=128.0,
+        segment_patches=8,
     ):
         if name not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {name!r}")
@@ -365,6 +470,13 @@ class PretrainObjective:
         self.num_slices = num_slices
         self.jitter = jitter
         self.spectral = spectral
+        if bandpower_weight is None:
+            bandpower_weight = 1.0 if name == "spectral" else 0.0
+        if name == "lejepa" and bandpower_weight:
+            raise ValueError("the band-power target needs a reconstruction pass")
+        self.bandpower_weight = float(bandpower_weight)
+        self.sfreq = float(sfreq)
+        self.segment_patches = int(segment_patches)
 
     def to_dict(self):
         """Return the settings as a JSON-serialisable dict.
@@ -376,7 +488,9 @@ class PretrainObjective:
         """
         return dict(vars(self))
 
-    def reconstruction_terms(self, model, x, positions, channel_mask, generator):
+    def reconstruction_terms(
+        self, model, x, positions, channel_mask, generator, head=None
+    ):
         """Masked reconstruction + query specialisation (+ spectral) terms.
 
         Parameters
@@ -391,12 +505,14 @@ class PretrainObjective:
             Bool ``(B, C)``, True for real channels.
         generator : torch.Generator | None
             CPU generator for the patch mask.
+        head : BandPowerHead | None
+            Head of the band-power target (needed when it is weighted).
 
         Returns
         -------
         parts : dict of str to torch.Tensor
-            Scalar losses ``recon`` and ``query``, plus ``spectral`` when the
-            spectral term is enabled.
+            Scalar losses ``recon`` and ``query``, plus ``spectral`` and
+            ``bandpower`` when those terms are enabled.
         """
         n_patch = x.shape[-1] // model.patch_size
         patch_mask = random_patch_mask(
@@ -418,7 +534,52 @@ class PretrainObjective:
         if self.spectral is not None:
             alpha, beta = self.spectral
             parts["spectral"] = spectral_loss(out["recon"], x, alpha, beta)
+        if self.bandpower_weight:
+            parts["bandpower"] = self.bandpower_term(
+                model, head, out["latent"], x, positions, channel_mask
+            )
         return parts
+
+    def bandpower_term(self, model, head, latent, x, positions, channel_mask):
+        """Band-power target: predict each electrode's spectrum from the latent.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The model (for ``location_embedding``).
+        head : BandPowerHead
+            The prediction head.
+        latent : torch.Tensor
+            ``(B, S, D)`` encoder output of the masked input.
+        x : torch.Tensor
+            ``(B, C, T)`` normalised windows (the unmasked target).
+        positions : torch.Tensor
+            ``(C, 3)`` or ``(B, C, 3)`` channel positions (metres).
+        channel_mask : torch.Tensor | None
+            Bool ``(B, C)``, True for real channels.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            Scalar.
+        """
+        from ..models.frontend import check_inputs
+
+        if head is None:
+            raise ValueError("the band-power target needs a BandPowerHead")
+        n_seg = max(1, latent.shape[1] // self.segment_patches)
+        per_seg = latent.shape[1] // n_seg
+        usable = n_seg * per_seg
+        segments = latent[:, :usable].reshape(latent.shape[0], n_seg, per_seg, -1)
+        positions, mask = check_inputs(x, positions, channel_mask, model.patch_size)
+        locations = model.location_embedding(positions, mask)
+        target = log_band_power(
+            x[..., : usable * model.patch_size],
+            self.sfreq,
+            per_seg * model.patch_size,
+        )
+        prediction = head(segments.mean(2).float(), locations.float())
+        return band_power_loss(prediction, target, mask)
 
     def lejepa_terms(self, model, x, positions, channel_mask, generator, step):
         """LeJEPA loss on random local and global time crops.
@@ -460,7 +621,9 @@ class PretrainObjective:
         )
         return {"lejepa": loss, **parts}
 
-    def __call__(self, model, x, positions, channel_mask=None, generator=None, step=0):
+    def __call__(
+        self, model, x, positions, channel_mask=None, generator=None, step=0, head=None
+    ):
         """Compute the loss of one batch.
 
         Parameters
@@ -477,6 +640,8 @@ class PretrainObjective:
             CPU generator for masks and crops.
         step : int
             Training step (seeds SIGReg's directions).
+        head : BandPowerHead | None
+            Head of the band-power target.
 
         Returns
         -------
@@ -487,12 +652,13 @@ class PretrainObjective:
         """
         parts = {}
         loss = x.new_zeros((), dtype=torch.float32)
-        if self.name in ("mixed", "recon"):
+        if self.name in ("mixed", "recon", "spectral"):
             terms = self.reconstruction_terms(
-                model, x, positions, channel_mask, generator
+                model, x, positions, channel_mask, generator, head
             )
             loss = loss + terms["recon"] + self.query_weight * terms["query"]
             loss = loss + terms.get("spectral", 0.0)
+            loss = loss + self.bandpower_weight * terms.get("bandpower", 0.0)
             parts.update(terms)
         if self.name in ("mixed", "lejepa"):
             terms = self.lejepa_terms(
@@ -522,7 +688,12 @@ class PretrainModule(nn.Module):
         super().__init__()
         self.model = model
         self.objective = objective
+        self.head = None
+        if objective.bandpower_weight:
+            self.head = BandPowerHead(model.embed_dim, model.patch_embed_dim)
 
     def forward(self, x, positions, channel_mask=None, generator=None, step=0):
         """Return ``(loss, parts)`` for one batch (see :class:`PretrainObjective`)."""
-        return self.objective(self.model, x, positions, channel_mask, generator, step)
+        return self.objective(
+            self.model, x, positions, channel_mask, generator, step, self.head
+        )

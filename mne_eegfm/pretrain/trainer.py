@@ -1,16 +1,18 @@
 """Resumable, distributed pretraining loop.
 
-AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast
-on CUDA, a JSON-lines log of the losses and atomic checkpoints (model,
-optimiser, scheduler, data position, step) that ``torch.load(weights_only=True)``
-reads back. Random numbers (masks, crops, dropout) are reseeded at every step
+AdamW with linear warm-up and cosine decay, gradient clipping, a float32 or
+bfloat16 step (``precision``; float32 master weights), a JSON-lines log of the
+losses and atomic checkpoints (model, optimiser, scheduler, data position,
+step) that ``torch.load(weights_only=True)`` reads back. Random numbers
+(masks, crops, channel subsets, dropout) are reseeded at every step
 from ``(seed, rank, step)``, so the random state at any step is restored
 exactly by its step number and a resumed run repeats an uninterrupted one.
 Under ``torchrun`` the model is wrapped in DDP (NCCL on GPU, gloo on CPU) and
-each rank reads its own shard of the batches.
+each rank reads its own shard of the batches. Batches hold one montage, or
+every montage at once with random channel subsets and channel dropout
+(``mixed=True``, see :func:`~mne_eegfm.pretrain.data.mixed_batch`).
 """
 
-import contextlib
 import json
 import math
 import os
@@ -22,8 +24,9 @@ import torch
 import torch.distributed as dist
 from mne.utils import logger, verbose, warn
 
+from ..models.precision import precision_context, resolve_precision
 from ..utils import atomic_path, resolve_device
-from .data import MontageBatchSampler
+from .data import MixedBatchSampler, MontageBatchSampler, mixed_batch
 from .objectives import PretrainModule, PretrainObjective
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -56,6 +59,17 @@ def init_distributed(device="auto"):
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
     return dist.get_rank(), dist.get_world_size(), device
+
+
+#: Batch options of :func:`pretrain` (``batches=``) and their defaults.
+BATCH_DEFAULTS = {
+    "mixed": False,
+    "max_channels": None,
+    "min_channels": 1,
+    "channel_dropout": 0.0,
+    "crop_samples": None,
+    "precision": "float32",
+}
 
 
 def barrier():
@@ -179,7 +193,7 @@ class _Loop:
                 find_unused_parameters=True,
             )
         self.optimizer = torch.optim.AdamW(
-            model.parameters(),
+            self.module.parameters(),
             lr=settings["lr"],
             weight_decay=settings["weight_decay"],
             betas=(0.9, 0.95),
@@ -188,16 +202,20 @@ class _Loop:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: warmup_cosine(step, warmup, steps)
         )
-        self.sampler = MontageBatchSampler(
+        sampler = MixedBatchSampler if settings["mixed"] else MontageBatchSampler
+        self.sampler = sampler(
             dataset.groups, settings["batch_size"], settings["seed"], rank, world_size
         )
+        self.precision = resolve_precision(settings["precision"], device)
         self.step = self.epoch = self.position = 0
         self.train_time = 0.0
         self._batches = (None, None)
 
     def state(self):
+        head = self.module.head
         return {
             "model": self.model.state_dict(),
+            **({"head": head.state_dict()} if head is not None else {}),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "step": self.step,
@@ -210,42 +228,51 @@ class _Loop:
 
     def restore(self, state):
         self.model.load_state_dict(state["model"])
+        if self.module.head is not None:
+            self.module.head.load_state_dict(state["head"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.position, self.train_time = state["position"], state["train_time_s"]
         torch.set_rng_state(state["rng_cpu"])
 
-    def next_batch(self):
+    def next_batch(self, rng):
         if self._batches[0] != self.epoch:
             self._batches = (self.epoch, self.sampler.epoch(self.epoch))
         pairs = self._batches[1][self.position]
         self.position += 1
         if self.position == len(self._batches[1]):
             self.epoch, self.position = self.epoch + 1, 0
-        x, positions = self.dataset.batch(pairs)
-        return (
-            torch.from_numpy(x).to(self.device),
-            torch.from_numpy(positions).to(self.device),
+        if not self.settings["mixed"]:
+            x, positions = self.dataset.batch(pairs)
+            return torch.from_numpy(x), torch.from_numpy(positions), None
+        settings = self.settings
+        x, positions, mask = mixed_batch(
+            self.dataset,
+            pairs,
+            rng,
+            settings["max_channels"],
+            settings["min_channels"],
+            settings["channel_dropout"],
+            settings["crop_samples"],
         )
+        return torch.from_numpy(x), torch.from_numpy(positions), torch.from_numpy(mask)
 
     def train_step(self):
         seed = step_seed(self.settings["seed"], self.rank, self.step)
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        x, positions = self.next_batch()
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if self.device.type == "cuda"
-            else contextlib.nullcontext()
+        batch = self.next_batch(np.random.default_rng(seed))
+        x, positions, mask = (
+            None if t is None else t.to(self.device, non_blocking=True) for t in batch
         )
         self.module.train()
-        with autocast:
-            loss, parts = self.wrapped(x, positions, None, generator, self.step)
+        with precision_context(self.precision, self.device):
+            loss, parts = self.wrapped(x, positions, mask, generator, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(
-            self.model.parameters(), self.settings["grad_clip"]
+            self.module.parameters(), self.settings["grad_clip"]
         )
         self.optimizer.step()
         lr = self.scheduler.get_last_lr()[0]
@@ -259,10 +286,16 @@ class _Loop:
         }
 
 
-def _settings(steps, batch_size, lr, weight_decay, warmup_steps, grad_clip, seed):
+def _settings(steps, batch_size, lr, weight_decay, warmup_steps, grad_clip, seed,
+              batches):  # fmt: skip
     if warmup_steps is None:
         warmup_steps = max(1, min(500, steps // 10))
+    unknown = set(batches) - set(BATCH_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown batch option(s) {sorted(unknown)}")
     return {
+        **BATCH_DEFAULTS,
+        **batches,
         "steps": int(steps),
         "batch_size": int(batch_size),
         "lr": float(lr),
@@ -290,6 +323,8 @@ def pretrain(
     seed=0,
     resume=False,
     device="auto",
+    batches=None,
+    on_checkpoint=None,
     progress=True,
     verbose=None,
 ):
@@ -327,6 +362,17 @@ def pretrain(
         Continue from ``out_dir/checkpoint.pt`` if it exists.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    batches : dict | None
+        How batches are made and run (defaults in ``BATCH_DEFAULTS``):
+        ``mixed`` (every montage in every batch, padded), ``max_channels``,
+        ``min_channels`` and ``channel_dropout`` (channel subset and dropout
+        per window, see :func:`~mne_eegfm.pretrain.data.channel_subset`; mixed
+        batches only), ``crop_samples`` (random crop of the windows; mixed
+        batches only) and ``precision`` (``"float32"``, ``"bfloat16"`` or
+        ``"auto"``).
+    on_checkpoint : callable | None
+        Called on rank 0 after each checkpoint with the summary so far (see
+        Returns), e.g. to export the model.
     progress : bool
         Show a progress bar (rank 0 only).
     verbose : bool | str | int | None
@@ -346,8 +392,9 @@ def pretrain(
     ckpt_path, log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME
     rank, world_size, device = init_distributed(device)
     settings = _settings(
-        steps, batch_size, lr, weight_decay, warmup_steps, grad_clip, seed
-    )
+        steps, batch_size, lr, weight_decay, warmup_steps, grad_clip, seed,
+        batches or {},
+    )  # fmt: skip
     settings["world_size"] = world_size
     loop = _Loop(
         model,
@@ -390,11 +437,18 @@ def pretrain(
         if loop.step % checkpoint_every == 0 or loop.step == steps:
             if rank == 0:
                 save_checkpoint(ckpt_path, loop.state())
+                if on_checkpoint is not None:
+                    on_checkpoint(_summary(loop, losses, world_size))
             barrier()
     bar.close()
+    return _summary(loop, losses, world_size)
+
+
+def _summary(loop, losses, world_size):
     return {
         "steps": loop.step,
         "train_time_s": loop.train_time,
         "final_loss": float(np.mean(losses)) if losses else None,
         "world_size": world_size,
+        "precision": loop.precision,
     }
