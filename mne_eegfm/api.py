@@ -7,6 +7,7 @@ from mne import BaseEpochs
 from mne.io import BaseRaw
 
 from ._docs import fill_doc
+from .ood import note as ood_note
 from .results import Embeddings, Predictions
 
 __all__ = ["embed", "predict"]
@@ -29,6 +30,13 @@ def model_name(net, default=None):
     if isinstance(card, dict):
         return card.get("name", default)
     return getattr(card, "name", default)
+
+
+def _input_statistics(net):
+    """A card's ``input_statistics``, else those of its encoder's card."""
+    card = getattr(net, "card", None) or {}
+    encoder = card.get("encoder_card") or {}
+    return card.get("input_statistics") or encoder.get("input_statistics")
 
 
 @fill_doc
@@ -136,7 +144,9 @@ def predict(
     -------
     predictions : Predictions
         Probabilities with window onsets, durations and the windows left out
-        (and why); :meth:`Predictions.to_dataframe` gives one row per window.
+        (and why); :meth:`Predictions.to_dataframe` gives one row per window;
+        ``Predictions.ood`` says per input whether it lies outside the model's
+        training data (:func:`mne_eegfm.ood.note`).
 
     See Also
     --------
@@ -159,7 +169,12 @@ def predict(
         verbose=verbose,
     )
     outputs, _ = clf._outputs(
-        inst, accumulate="attention" if attention else None, window_s=window_s
+        inst,
+        accumulate="attention" if attention else None,
+        window_s=window_s,
+        profile=True,
     )
     name = model_name(clf.model_, str(clf.model))
-    return Predictions.from_outputs(outputs, clf.classes_, name)
+    result = Predictions.from_outputs(outputs, clf.classes_, name)
+    result.ood = [ood_note(p, _input_statistics(clf.model_)) for p in outputs.profiles]
+    return result

@@ -67,6 +67,9 @@ class ModelOutputs:
         Electrode positions (n_channels, 3), per input.
     sums : list of ndarray | None
         Per input, the sum over its windows of ``accumulate(x, positions)``.
+    profiles : list of InputProfile | None
+        With ``profile=True``: per input, the running summary of its windows
+        for :func:`mne_eegfm.ood.assess` (gathered while streaming).
     """
 
     values: np.ndarray
@@ -77,6 +80,7 @@ class ModelOutputs:
     ch_names: list
     positions: list
     sums: list
+    profiles: list = None
 
     def n_windows_of(self, index):
         """Count the windows computed for one input.
@@ -119,6 +123,7 @@ def _chunks(inst, contract, overlap, on_missing, batch_size):
                 f"Preprocessing returned {len(windows.data)} windows for "
                 f"{len(inst)} epochs; expected one window per epoch."
             )
+        _check_reasons(windows)
         return [windows]
     if not isinstance(inst, BaseRaw):
         raise TypeError(
@@ -131,6 +136,20 @@ def _chunks(inst, contract, overlap, on_missing, batch_size):
         on_missing=on_missing,
         chunk_s=_chunk_seconds(contract, overlap, batch_size),
     )
+
+
+def _check_reasons(windows):
+    """Epochs that cannot be evaluated (flat) are an error, not an answer."""
+    if windows.reasons is None:
+        return
+    bad = np.flatnonzero(windows.reasons != "")
+    if len(bad):
+        shown = ", ".join(map(str, bad[:10])) + ("..." if len(bad) > 10 else "")
+        raise ValueError(
+            f"{len(bad)} of {len(windows.reasons)} epochs cannot be evaluated "
+            f"({windows.reasons[bad[0]]}; indices {shown}): drop them first, "
+            f"e.g. epochs.drop([{shown.rstrip('.')}])."
+        )
 
 
 def _bad_annotations(inst):
@@ -172,6 +191,7 @@ class _Collector:
         self.values, self.source, self.onsets, self.durations = [], [], [], []
         self.skipped = {"source": [], "onset": [], "duration": [], "reason": []}
         self.ch_names, self.positions, self.sums = [], [], []
+        self.profiles = None
         self.n_done = 0
 
     def skip(self, index, onsets, duration, bad):
@@ -196,6 +216,7 @@ class _Collector:
             ch_names=self.ch_names,
             positions=self.positions,
             sums=self.sums,
+            profiles=self.profiles,
         )
 
 
@@ -247,6 +268,7 @@ def run_model(
     accumulate=None,
     desc="Running",
     precision="float32",
+    profile=False,
 ):
     """Run ``fn(x, positions)`` over every window of the inputs, in batches.
 
@@ -277,6 +299,9 @@ def run_model(
         Precision the whole loop runs in (see
         :func:`~mne_eegfm.models.precision.precision_context`); outputs are
         float32 either way.
+    profile : bool
+        Also gather an :class:`~mne_eegfm.ood.InputProfile` of each input's
+        windows (``ModelOutputs.profiles``), without reading it twice.
 
     Returns
     -------
@@ -297,6 +322,8 @@ def run_model(
     if isinstance(module, torch.nn.Module):
         prepare_model(module, precision, device)
     collected = _Collector()
+    if profile:
+        collected.profiles = []
     bar = _progress(desc)
     with torch.no_grad(), precision_context(precision, device):
         for index, inst in enumerate(insts):
@@ -311,8 +338,13 @@ def _run_one(
     fn, accumulate, index, inst, contract, overlap, on_missing, batch_size,
     device, collected, bar,
 ):  # fmt: skip
+    from .ood import InputProfile
+
     total, grid, last, bad = None, 0, None, _bad_annotations(inst)
+    summary = None if collected.profiles is None else InputProfile(contract)
     for win in _chunks(inst, contract, overlap, on_missing, batch_size):
+        if summary is not None:
+            summary.update(win)
         duration = win.data.shape[-1] / win.sfreq
         if win.n_skipped:
             skipped, grid = _skipped_onsets(win, grid, overlap)
@@ -329,3 +361,5 @@ def _run_one(
     collected.ch_names.append(list(last.ch_names))
     collected.positions.append(last.positions)
     collected.sums.append(total)
+    if summary is not None:
+        collected.profiles.append(summary)

@@ -146,6 +146,10 @@ class Predictions(_WindowResults):
     attention : list of ndarray | None
         With ``attention=True``: per input, the channel-unification attention
         (n_queries, n_channels) averaged over its windows.
+    ood : list of dict | None
+        Per input, the out-of-distribution note of :func:`mne_eegfm.ood.note`
+        (``assessed``, ``flagged``, ``score``, ``reasons``, ``text``); set by
+        :func:`mne_eegfm.predict`.
 
     Notes
     -----
@@ -158,6 +162,7 @@ class Predictions(_WindowResults):
     proba: np.ndarray = None
     classes: np.ndarray = None
     attention: list = None
+    ood: list = None
 
     @classmethod
     def from_outputs(cls, outputs, classes, model):

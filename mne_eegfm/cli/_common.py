@@ -5,6 +5,7 @@ Only click and the standard library are imported here, so that
 """
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -268,6 +269,12 @@ def precision_option(func):
     )(func)
 
 
+def _check_window(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a window length in seconds")
+    return value
+
+
 def recording_options(func):
     """Options shared by predict and embed."""
     options = [
@@ -288,6 +295,7 @@ def recording_options(func):
         click.option(
             "--window",
             type=click.FloatRange(min=0, min_open=True),
+            callback=_check_window,
             help=window_help(),
         ),
         click.option(

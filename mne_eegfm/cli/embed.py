@@ -119,10 +119,14 @@ def _finish(results):
         for r in results
     ]
     echo_table(["recording", "status", "windows", "skipped"], rows)
+    errors = []
     for fname, subset in _runner.summary_files(results, "embeddings.tsv").items():
-        _runner.write_summary(fname, subset, columns)
-        click.echo(f"Index (one row per recording, pooled embedding): {fname}")
-    sys.exit(_runner.report_failures(results))
+        error = _runner.write_summary(fname, subset, columns)
+        if error:
+            errors.append(error)
+        else:
+            click.echo(f"Index (one row per recording, pooled embedding): {fname}")
+    sys.exit(_runner.report_failures(results, errors))
 
 
 @click.command()

@@ -279,7 +279,12 @@ def _fit(
         "disclaimer": DISCLAIMER,
         "encoder_card": encoder_card,
     }
-    path = clf.save(stem)
+    try:
+        path = clf.save(stem)
+    except OSError as err:
+        raise click.ClickException(
+            f"Could not save the classifier to {stem}: {err.strerror or err}"
+        ) from None
     click.echo(f"\nSaved the classifier to {path} (+ {Path(path).stem}.json).")
     click.echo(f"Use it: mne-eegfm predict RECORDING --model {stem}")
     click.echo(DISCLAIMER)

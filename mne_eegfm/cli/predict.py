@@ -85,6 +85,7 @@ def predict_one(rec, options):
     table = result.to_dataframe().drop(columns="recording")
     summary = result.summary(0)
     summary["duration_s"] = round(raw.n_times / raw.info["sfreq"], 3)
+    summary["out_of_distribution"] = result.ood[0]["text"]
     tsv = rec.output("predictions", ".tsv")
     write_tsv(tsv, table)
     files = {"predictions": rec.relative(tsv)}
@@ -103,6 +104,7 @@ def predict_one(rec, options):
             "input": fingerprint,
             "model": options["settings"]["model"],
             "summary": summary,
+            "out_of_distribution": result.ood[0],
             "files": files,
             "disclaimer": DISCLAIMER,
         },
@@ -159,10 +161,13 @@ def _labels_of(results):
 
 def _finish(results, labels, in_sample):
     columns = ["source", "status", "label", *(f"proba_{lab}" for lab in labels)]
-    columns += ["n_windows", "n_skipped", "duration_s", "error"]
+    columns += ["n_windows", "n_skipped", "duration_s", "out_of_distribution"]
+    columns += ["error"]
     summaries = _runner.summary_files(results, "summary.tsv")
-    for fname, subset in summaries.items():
-        _runner.write_summary(fname, subset, columns)
+    errors = [
+        _runner.write_summary(f, subset, columns) for f, subset in summaries.items()
+    ]
+    errors = [e for e in errors if e]
     _echo_predictions(results, labels)
     click.echo("")
     done = [r for r in results if "files" in r]
@@ -186,7 +191,7 @@ def _finish(results, labels, in_sample):
             f"`mne-eegfm models --card {DEFAULT_CLASSIFIER}`."
         )
     click.echo(f"\n{DISCLAIMER}")
-    sys.exit(_runner.report_failures(results))
+    sys.exit(_runner.report_failures(results, errors))
 
 
 def _load(spec, digest=None):

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_array
 from ..inference import run_model
 from ..models.precision import resolve_precision
 from ..utils import resolve_device
+from ._checks import check_x_type
 
 
 def log_level(verbose):
@@ -140,6 +141,7 @@ def validate_X(est, X, *, reset):
         if isinstance(X, list | tuple):
             return [_loaded(x) for x in X]
         return _loaded(X)
+    check_x_type(X)
     info = _array_info(est.info, est.ch_names, est.sfreq)
     X = _check_array_input(X, info["nchan"], type(est).__name__)
     n_features = X.shape[1] * X.shape[2]
@@ -232,7 +234,7 @@ def _remap(outputs, origins):
     return outputs
 
 
-def stream(est, fn, X, contract, *, device, desc, accumulate=None):
+def stream(est, fn, X, contract, *, device, desc, accumulate=None, profile=False):
     """Run ``fn`` over the windows of validated X through the one streaming path.
 
     Returns
@@ -254,6 +256,7 @@ def stream(est, fn, X, contract, *, device, desc, accumulate=None):
         accumulate=accumulate,
         desc=desc,
         precision=est.precision,
+        profile=profile,
     )
     outputs = _remap(outputs, origins)
     return outputs, Inputs(outputs.source, is_raw)

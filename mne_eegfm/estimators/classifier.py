@@ -16,6 +16,7 @@ from ..models.precision import precision_context
 from ..results import Predictions, softmax
 from ..utils import resolve_device
 from ._backend import check_backend, onnx_runner
+from ._checks import check_labels, fitted_contract, saved_params
 from ._inputs import (
     check_common_params,
     log_level,
@@ -174,6 +175,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
                 "tensors": {
                     key: value.detach().cpu() for key, value in net.state_dict().items()
                 },
+                "card": getattr(net, "card", None),
             }
         return state
 
@@ -185,6 +187,8 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             with torch.random.fork_rng(devices=[]):
                 net = create_model(**saved["config"])
             net.load_state_dict(saved["tensors"])
+            if saved.get("card") is not None:
+                net.card = saved["card"]
             state["model_"] = freeze(net)
         super().__setstate__(state)
 
@@ -325,18 +329,20 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             net, contract = self._initial_model(len(classes), seed)
             contract = with_window(contract, self.window_s)
             self.model_ = net.to(resolve_device(self.device))
-            tokens, inputs = self._training_inputs(X, contract)
+            tokens, inputs, lengths = self._training_inputs(X, contract)
             y = self._labels(y, inputs)
             self.classes_ = classes
             y_index = np.searchsorted(classes, y)
-            self.contract_ = contract
+            self.contract_ = fitted_contract(contract, lengths, self.window_s)
             self._train(inputs, tokens, y_index, seed)
         return self
 
     def _training_inputs(self, X, contract):
         """Encoder tokens (linear probe) or windows in memory (fine-tuning)."""
         if self.mode == "finetune":
-            return None, materialise(self, X, contract)
+            inputs = materialise(self, X, contract)
+            lengths = [w.data.shape[-1] / w.sfreq for w in inputs.windows]
+            return None, inputs, lengths
         net = self.model_
         outputs, inputs = stream(
             self,
@@ -346,7 +352,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             device=next(net.parameters()).device,
             desc="Encoding",
         )
-        return outputs.values, inputs
+        return outputs.values, inputs, outputs.durations
 
     def _train(self, inputs, tokens, y_index, seed):
         train, valid = self._split(inputs.item, y_index, seed)
@@ -379,16 +385,19 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
 
     # -- prediction ---------------------------------------------------------
 
-    def _outputs(self, X, accumulate=None, window_s=None):
+    def _outputs(self, X, accumulate=None, window_s=None, profile=False):
         """Logits of X through the streaming path, with metadata.
 
         ``accumulate="attention"`` also sums the channel-unification attention
         over the windows of each input; ``window_s`` replaces the window length
-        of ``contract_``.
+        of ``contract_`` (warning when it differs); ``profile=True`` gathers
+        each input's :class:`~mne_eegfm.ood.InputProfile`.
         """
         check_is_fitted(self)
         self._check_params()
         X = validate_X(self, X, reset=False)
+        if window_s is not None:
+            window_s = self.contract_.check_window(window_s)
         with log_level(self.verbose):
             device = resolve_device(self.device)
             net = self.model_.to(device).eval()
@@ -406,6 +415,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
                 device=device,
                 desc="Predicting",
                 accumulate=extra,
+                profile=profile,
             )
 
     def _logits(self, X):
@@ -548,14 +558,8 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         with log_level(verbose):
             net = load_model(path)
         card = card_dict(net)
-        labels = card.get("labels")
-        if not labels:
-            raise ValueError(
-                f"{path} is not a classifier: its model card has no labels."
-            )
-        params = dict(card.get("estimator") or {})
-        if isinstance(params.get("class_weight"), list):
-            params["class_weight"] = {k: v for k, v in params["class_weight"]}
+        labels = check_labels(card.get("labels"), path)
+        params = saved_params(card, cls._get_param_names(), path)
         clf = cls(
             model=str(path),
             device=device,

@@ -13,6 +13,7 @@ kept are pure functions of the seed, the epoch, the rank and the step, which
 is what makes resuming exact.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -215,13 +216,18 @@ def _load_entry(folder):
     )
 
 
+#: Errors of the cache's disk (full, quota, read-only): they end the run.
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 @verbose
 def cache_recordings(sources, contract, cache_dir, overlap=0.0, verbose=None):
     """Preprocess every recording once and return the cached windows.
 
     Recordings that cannot be read or preprocessed (unreadable file, no EEG
     channel with a known position, too short for one window...) are skipped
-    with a warning giving the reason; they never stop the run.
+    with a warning giving the reason; they never stop the run. A full or
+    read-only cache disk does (OSError naming the recording).
 
     Parameters
     ----------
@@ -251,6 +257,13 @@ def cache_recordings(sources, contract, cache_dir, overlap=0.0, verbose=None):
                 logger.info(f"Preprocessing {source.path}")
                 _preprocess(source, contract, overlap, folder)
             recordings.append(_load_entry(folder))
+        except OSError as err:
+            if err.errno in _DISK_ERRORS:  # never train on a silent subset
+                raise OSError(
+                    err.errno,
+                    f"Could not cache {source.path} in {cache_dir}: {err.strerror}",
+                ) from None
+            warn(f"Skipping {source.path}: {type(err).__name__}: {err}")
         except Exception as err:  # a bad recording must not end a long run
             warn(f"Skipping {source.path}: {type(err).__name__}: {err}")
     if not recordings:
