@@ -3,9 +3,8 @@
 import torch
 from torch import nn
 
-from .decoder import N_CHANNEL_NAMES, ChannelEmbedding, ReconstructionDecoder
+from .decoder import add_outputs
 from .frontend import PATCH_SIZE, ChannelUnifiedModel
-from .heads import make_head
 
 SSMS = ("mamba", "mamba2")
 
@@ -142,15 +141,9 @@ class LuMamba(ChannelUnifiedModel):
         )
         width = self.embed_dim
         # Registration order = key order of the published checkpoints.
-        self.decoder_head = self.channel_emb = self.classifier = None
-        if n_outputs is None:
-            self.decoder_head = ReconstructionDecoder(
-                embed_dim, num_queries, patch_size, num_heads
-            )
-            self.channel_emb = ChannelEmbedding(embed_dim, N_CHANNEL_NAMES)
-        else:
-            self.mask_token.requires_grad_(False)
-            self.classifier = make_head(head or "query", width, n_outputs)
+        add_outputs(
+            self, n_outputs, head, embed_dim, num_queries, patch_size, num_heads
+        )
         self.mamba_blocks = nn.ModuleList(
             BiMamba(width, ssm, d_state, d_conv, expand) for _ in range(num_blocks)
         )

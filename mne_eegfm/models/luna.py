@@ -4,9 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .decoder import N_CHANNEL_NAMES, ChannelEmbedding, ReconstructionDecoder
+from .decoder import add_outputs
 from .frontend import PATCH_SIZE, ChannelUnifiedModel
-from .heads import make_head
 
 # ---------------------------------------------------------------------------
 # Declarations read by the factory and the checkpoint registry.
@@ -187,15 +186,9 @@ class LUNA(ChannelUnifiedModel):
             RotaryBlock(width, num_heads * num_queries, mlp_ratio) for _ in range(depth)
         )
         self.norm = nn.LayerNorm(width)
-        self.decoder_head = self.channel_emb = self.classifier = None
-        if n_outputs is None:
-            self.decoder_head = ReconstructionDecoder(
-                embed_dim, num_queries, patch_size, num_heads
-            )
-            self.channel_emb = ChannelEmbedding(embed_dim, N_CHANNEL_NAMES)
-        else:
-            self.mask_token.requires_grad_(False)
-            self.classifier = make_head(head or "query", width, n_outputs)
+        add_outputs(
+            self, n_outputs, head, embed_dim, num_queries, patch_size, num_heads
+        )
 
     def temporal_encode(self, unified):
         """Rotary transformer blocks and final norm, (B, S, D) -> (B, S, D).
