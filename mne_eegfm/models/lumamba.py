@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from .._docs import fill_doc
 from .decoder import add_outputs
 from .frontend import PATCH_SIZE, ChannelUnifiedModel
 
@@ -90,6 +91,7 @@ class BiMamba(nn.Module):
         return out.add_(rev) if not torch.is_grad_enabled() else out + rev
 
 
+@fill_doc
 class LuMamba(ChannelUnifiedModel):
     """LuMamba encoder with a reconstruction decoder or a classification head.
 
@@ -112,12 +114,7 @@ class LuMamba(ChannelUnifiedModel):
         Layer type of the blocks.
     d_state, d_conv, expand : int
         Hyperparameters of each Mamba layer.
-    embedding : "luna" | "multibranch"
-        Temporal patch embedding.
-    patch_size : int
-        Samples per patch.
-    dropout : float
-        Dropout of the channel unification (training only).
+    %(unified_patching)s
     """
 
     def __init__(

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .decoder import add_outputs
 from .frontend import PATCH_SIZE, ChannelUnifiedModel
 
@@ -137,6 +138,7 @@ class RotaryBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+@fill_doc
 class LUNA(ChannelUnifiedModel):
     """LUNA encoder with a reconstruction decoder or a classification head.
 
@@ -157,12 +159,7 @@ class LUNA(ChannelUnifiedModel):
         Transformer blocks.
     mlp_ratio : float
         MLP width of the blocks relative to D.
-    embedding : "luna" | "multibranch"
-        Temporal patch embedding.
-    patch_size : int
-        Samples per patch.
-    dropout : float
-        Dropout of the channel unification (training only).
+    %(unified_patching)s
     """
 
     def __init__(
