@@ -87,6 +87,62 @@ X : mne.Epochs | mne.io.Raw | list of Raw or Epochs | ndarray
     construction."""
 
 
+# Model internals: arguments shared by the methods of one family.
+
+docdict["unified_patching"] = """
+embedding : "luna" | "multibranch"
+    Temporal patch embedding.
+patch_size : int
+    Samples per patch.
+dropout : float
+    Dropout of the channel unification (training only)."""
+
+docdict["femba_input"] = """
+x : torch.Tensor, shape (B, 22, T)
+    Normalised signals in the TCP bipolar order; T a multiple of 16.
+positions : None
+    Unused (accepted for compatibility with the other models).
+channel_mask : torch.Tensor | None, shape (B, 22)
+    Unused, but must be all True if given (no padding)."""
+
+docdict["head_size"] = """
+embed_dim : int
+    Width D of the encoder output.
+n_outputs : int
+    Number of outputs (classes)."""
+
+docdict["ssm_options"] = """
+inference_params : None
+    Step-by-step decoding is not supported; must be None.
+reverse : bool
+    Run over the time-reversed sequence (output in the original
+    order), as the backward half of a bidirectional block."""
+
+docdict["scan_input"] = """
+delta, du : torch.Tensor, shape (batch, length, d_inner)
+    Step sizes and ``delta * u``.
+At : torch.Tensor, shape (d_state, d_inner)
+    Transposed state matrix diagonal.
+B, C : torch.Tensor, shape (batch, length, d_state)
+    Input and output projections."""
+
+docdict["onnx_input"] = """
+x : array, shape (batch, channels, n_times)
+    Normalised windows.
+positions : array, shape (batch, channels, 3) | (channels, 3)
+    Electrode positions in metres."""
+
+docdict["objective_batch"] = """
+model : torch.nn.Module
+    A model with ``pretrain_forward``, ``encode`` and ``patch_size``.
+x : torch.Tensor
+    ``(B, C, T)`` normalised windows.
+positions : torch.Tensor
+    ``(C, 3)`` or ``(B, C, 3)`` channel positions (metres).
+channel_mask : torch.Tensor | None
+    Bool ``(B, C)``, True for real channels."""
+
+
 def _indented(text, indent):
     lines = text.strip("\n").splitlines()
     return "\n".join(indent + line if line else line for line in lines)

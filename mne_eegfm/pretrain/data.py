@@ -359,9 +359,13 @@ class MontageBatchSampler:
         self.rank = rank
         self.world_size = world_size
 
+    def total_batches(self):
+        """Number of batches per epoch, all ranks together."""
+        return sum(-(-len(group) // self.batch_size) for group in self.groups)
+
     def batches_per_epoch(self):
         """Number of batches each rank gets per epoch."""
-        total = sum(-(-len(group) // self.batch_size) for group in self.groups)
+        total = self.total_batches()
         if total < self.world_size:
             raise ValueError(
                 f"{total} batch(es) per epoch cannot be shared by {self.world_size} "
@@ -371,16 +375,22 @@ class MontageBatchSampler:
 
     def epoch(self, epoch):
         """All batches of this rank for one epoch (list of (n, 2) arrays)."""
-        rng = np.random.default_rng([self.seed, epoch])
-        batches = []
-        for group in self.groups:
-            order = group[rng.permutation(len(group))]
-            n_batches = -(-len(order) // self.batch_size)
-            wrapped = np.resize(order, (n_batches * self.batch_size, 2))
-            batches += list(wrapped.reshape(n_batches, self.batch_size, 2))
-        batches = [batches[i] for i in rng.permutation(len(batches))]
+        batches = self.shuffled_batches(np.random.default_rng([self.seed, epoch]))
         per_rank = self.batches_per_epoch()
         return batches[: per_rank * self.world_size][self.rank :: self.world_size]
+
+    def shuffled_batches(self, rng):
+        """All batches of one epoch, in the order drawn from ``rng``."""
+        batches = []
+        for group in self.groups:
+            batches += self.cut(group[rng.permutation(len(group))])
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def cut(self, order):
+        """Cut (n, 2) pairs into full batches, wrapping around to fill the last."""
+        n_batches = -(-len(order) // self.batch_size)
+        wrapped = np.resize(order, (n_batches * self.batch_size, 2))
+        return list(wrapped.reshape(n_batches, self.batch_size, 2))
 
 
 def channel_subset(n_chan, rng, max_channels=None, min_channels=1, drop_prob=0.0):
@@ -480,23 +490,11 @@ class MixedBatchSampler(MontageBatchSampler):
     holds windows of several montages (load them with :func:`mixed_batch`).
     """
 
-    def batches_per_epoch(self):
-        """Number of batches each rank gets per epoch."""
-        total = -(-sum(len(group) for group in self.groups) // self.batch_size)
-        if total < self.world_size:
-            raise ValueError(
-                f"{total} batch(es) per epoch cannot be shared by {self.world_size} "
-                "processes; use more data or a smaller batch size."
-            )
-        return total // self.world_size
+    def total_batches(self):
+        """Number of batches per epoch, all ranks together."""
+        return -(-sum(len(group) for group in self.groups) // self.batch_size)
 
-    def epoch(self, epoch):
-        """All batches of this rank for one epoch (list of (n, 2) arrays)."""
-        rng = np.random.default_rng([self.seed, epoch])
+    def shuffled_batches(self, rng):
+        """All batches of one epoch, in the order drawn from ``rng``."""
         pairs = np.concatenate(self.groups)
-        order = pairs[rng.permutation(len(pairs))]
-        n_batches = -(-len(order) // self.batch_size)
-        wrapped = np.resize(order, (n_batches * self.batch_size, 2))
-        batches = list(wrapped.reshape(n_batches, self.batch_size, 2))
-        per_rank = self.batches_per_epoch()
-        return batches[: per_rank * self.world_size][self.rank :: self.world_size]
+        return self.cut(pairs[rng.permutation(len(pairs))])
