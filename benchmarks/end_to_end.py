@@ -16,6 +16,18 @@ included. The script
 Run: ``python benchmarks/end_to_end.py [--hours 1] [--threads 2] [--model NAME]``.
 Without the shipped classifier, a random-weight LuMamba-Tiny with the same
 architecture (same cost) is used.
+
+Whole datasets (issue 13, goal 4): ``--bids DIR [--limit N]`` times
+``mne-eegfm predict DIR`` over every recording (or the first N subjects) as a
+real subprocess and prints wall time and hours of EEG per minute; then, in the
+same run, the same work done by hand the way a user would without this
+package: read each file with MNE (preload), MNE's default FIR
+``raw.filter(0.1, 75)`` (no low-pass where 75 Hz is above Nyquist) and
+``raw.resample(256)``, 10-s windows z-scored per channel, the same model
+called window by window from Python. Finally the same ``predict`` again over
+the finished outputs (the re-run time; goal <= 2 s for the whole dataset).
+Goals for the 97 Guinea-Bissau recordings (8.4 h): <= 60 s wall and >= 3x
+the hand-made pipeline.
 """
 
 import argparse
@@ -106,8 +118,10 @@ def time_subprocess(fname, model, out, threads):
 # cProfile entries (file name end, function) -> stage; chosen not to nest.
 STAGES = {
     "read (decode EDF)": [("mne/io/base.py", "_read_segment")],
-    "filter + resample (one FFT)": [("mne_eegfm/preprocessing.py", "_filter_resample")],
-    "normalise windows": [("mne_eegfm/preprocessing.py", "normalize_windows")],
+    "filter + resample (one FFT)": [
+        ("mne_eegfm/preprocessing/filtering.py", "_filter_resample")
+    ],
+    "normalise windows": [("mne_eegfm/preprocessing/windows.py", "normalize_windows")],
     "model": [("torch/nn/modules/module.py", "_wrapped_call_impl")],
     "write TSV + JSON": [("mne_eegfm/bids.py", "write_text")],
 }
@@ -162,12 +176,124 @@ def mne_baseline(fname):
     return steps
 
 
+def _predict_command(root, model, out, subjects):
+    script = shutil.which("mne-eegfm")
+    cmd = [script] if script else [sys.executable, "-m", "mne_eegfm.cli"]
+    cmd += ["predict", str(root), "--model", model, "--out", str(out)]
+    for subject in subjects:
+        cmd += ["--subject", subject]
+    return cmd
+
+
+def _timed(cmd, threads):
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(proc.stdout + proc.stderr)
+    return wall
+
+
+def bids_recordings(root, limit):
+    """``(subjects, files)`` of the dataset, the first ``limit`` subjects only."""
+    from mne_eegfm.bids import find_recordings
+
+    found = find_recordings(root, verbose=False)
+    subjects = sorted({path.subject for path in found})
+    if limit:
+        subjects = subjects[:limit]
+    files = [Path(p.fpath) for p in found if p.subject in subjects]
+    return subjects, files
+
+
+def hours_of_eeg(files):
+    import mne
+
+    seconds = 0.0
+    for fname in files:
+        raw = mne.io.read_raw(fname, preload=False, verbose=False)
+        seconds += raw.n_times / raw.info["sfreq"]
+    return seconds / 3600
+
+
+def by_hand(fname, net, window_s=10.0, sfreq=256.0):
+    """One recording the way a user would without mne-eegfm (see the docstring)."""
+    import mne
+    import torch
+
+    from mne_eegfm.montage import get_positions
+
+    raw = mne.io.read_raw(fname, preload=True, verbose=False)
+    raw.filter(0.1, 75.0 if 75.0 < raw.info["sfreq"] / 2 else None, verbose=False)
+    raw.resample(sfreq, verbose=False)
+    picks, _, positions = get_positions(raw.info, on_missing="warn")
+    data = raw.get_data(picks=picks) * 1e6
+    pos = torch.as_tensor(positions, dtype=torch.float32)
+    n = int(round(window_s * sfreq))
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, data.shape[1] - n + 1, n):
+            x = data[:, start : start + n]
+            x = (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1e-8)
+            x = torch.as_tensor(x[None], dtype=torch.float32)
+            outputs.append(net(x, pos).softmax(-1)[0].numpy())
+    return np.array(outputs)
+
+
+def run_bids(args):
+    import torch
+
+    from mne_eegfm.checkpoints import load_model
+
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()
+    subjects, files = bids_recordings(args.bids, args.limit)
+    hours = hours_of_eeg(files)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = pick_model(args.model, tmp)
+        print(
+            f"Dataset: {Path(args.bids).name}, {len(files)} recording(s) of "
+            f"{len(subjects)} subject(s), {hours:.2f} h of EEG; "
+            f"model {Path(model).name}"
+        )
+        print(
+            f"torch threads: {args.threads}; cores: {os.cpu_count()}; load average "
+            f"(1/5/15 min) at start: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+        )
+        cmd = _predict_command(args.bids, model, Path(tmp) / "out", subjects)
+        wall = _timed(cmd, args.threads)
+        rerun = _timed(cmd, args.threads)
+        print(f"predict: {wall:.1f} s; re-run: {rerun:.2f} s", flush=True)
+        net = load_model(model)
+        start = time.perf_counter()
+        for fname in files:
+            by_hand(fname, net, net.contract.window_s)
+        hand = time.perf_counter() - start
+    rate, hand_rate = 60 * hours / wall, 60 * hours / hand
+    print(f"\n{'':<40}{'wall (s)':>10}{'h EEG/min':>11}")
+    print(f"{'mne-eegfm predict (subprocess)':<40}{wall:>10.1f}{rate:>11.1f}")
+    print(f"{'by hand: MNE filter+resample, loop':<40}{hand:>10.1f}{hand_rate:>11.1f}")
+    print(f"{'re-run over finished outputs':<40}{rerun:>10.2f}")
+    print(f"\nSpeed-up over the hand-made pipeline: {hand / wall:.2f}x (goal >= 3x)")
+    scaled = wall * 8.4 / hours if hours else float("nan")
+    print(f"Wall time scaled to 8.4 h at this rate: {scaled:.0f} s (goal <= 60 s)")
+    print(f"Re-run: {rerun:.2f} s for {len(files)} recording(s) (goal <= 2 s for 97)")
+    print(f"Load average at the end: {os.getloadavg()[0]:.1f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--bids", help="BIDS root: time predict over the dataset")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="with --bids: first N subjects only"
+    )
     args = parser.parse_args()
+    if args.bids:
+        return run_bids(args)
     import torch
 
     torch.set_num_threads(args.threads)

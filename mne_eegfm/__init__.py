@@ -1,6 +1,6 @@
 """Mamba-based EEG foundation models (LuMamba) for MNE-Python and scikit-learn."""
 
-from importlib import import_module
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -21,14 +21,5 @@ _LAZY = {
     "sys_info": "utils",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, extra=["__version__"])
+__all__ = __dir__()

@@ -52,10 +52,25 @@ docdict["device"] = """
 device : str
     ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``..."""
 
+docdict["precision"] = """
+precision : "float32" | "bfloat16" | "auto"
+    Numerical precision of the model. ``"bfloat16"`` runs the matrix
+    products in bfloat16 (scan state, exponentials, normalisation and
+    losses stay float32) and is refused with a ``ValueError`` on a device
+    without fast bfloat16 (CPUs need AMX or AVX512-BF16); ``"auto"`` picks
+    it only where it is fast. Outputs are float32 either way.
+    See :func:`mne_eegfm.models.precision.resolve_precision`."""
+
 docdict["model_kwargs"] = """
 model_kwargs : dict | None
     Options passed to :func:`mne_eegfm.models.create_model` with an
     architecture name (e.g. ``{"num_blocks": 1}``)."""
+
+docdict["backend"] = """
+backend : "torch" | "onnx"
+    Where the model runs for inference: PyTorch, or onnxruntime (the model is
+    exported to ONNX once per window length, in memory; needs the ``onnx``
+    extra). Training (``fit`` of a classifier) always runs in PyTorch."""
 
 docdict["verbose"] = """
 verbose : bool | str | int | None
@@ -70,6 +85,62 @@ docdict["X"] = """
 X : mne.Epochs | mne.io.Raw | list of Raw or Epochs | ndarray
     The data; arrays need ``info`` or ``ch_names`` and ``sfreq`` at
     construction."""
+
+
+# Model internals: arguments shared by the methods of one family.
+
+docdict["unified_patching"] = """
+embedding : "luna" | "multibranch"
+    Temporal patch embedding.
+patch_size : int
+    Samples per patch.
+dropout : float
+    Dropout of the channel unification (training only)."""
+
+docdict["femba_input"] = """
+x : torch.Tensor, shape (B, 22, T)
+    Normalised signals in the TCP bipolar order; T a multiple of 16.
+positions : None
+    Unused (accepted for compatibility with the other models).
+channel_mask : torch.Tensor | None, shape (B, 22)
+    Unused, but must be all True if given (no padding)."""
+
+docdict["head_size"] = """
+embed_dim : int
+    Width D of the encoder output.
+n_outputs : int
+    Number of outputs (classes)."""
+
+docdict["ssm_options"] = """
+inference_params : None
+    Step-by-step decoding is not supported; must be None.
+reverse : bool
+    Run over the time-reversed sequence (output in the original
+    order), as the backward half of a bidirectional block."""
+
+docdict["scan_input"] = """
+delta, du : torch.Tensor, shape (batch, length, d_inner)
+    Step sizes and ``delta * u``.
+At : torch.Tensor, shape (d_state, d_inner)
+    Transposed state matrix diagonal.
+B, C : torch.Tensor, shape (batch, length, d_state)
+    Input and output projections."""
+
+docdict["onnx_input"] = """
+x : array, shape (batch, channels, n_times)
+    Normalised windows.
+positions : array, shape (batch, channels, 3) | (channels, 3)
+    Electrode positions in metres."""
+
+docdict["objective_batch"] = """
+model : torch.nn.Module
+    A model with ``pretrain_forward``, ``encode`` and ``patch_size``.
+x : torch.Tensor
+    ``(B, C, T)`` normalised windows.
+positions : torch.Tensor
+    ``(C, 3)`` or ``(B, C, 3)`` channel positions (metres).
+channel_mask : torch.Tensor | None
+    Bool ``(B, C)``, True for real channels."""
 
 
 def _indented(text, indent):

@@ -7,6 +7,7 @@ from mne import BaseEpochs
 from mne.io import BaseRaw
 
 from ._docs import fill_doc
+from .ood import note as ood_note
 from .results import Embeddings, Predictions
 
 __all__ = ["embed", "predict"]
@@ -31,6 +32,13 @@ def model_name(net, default=None):
     return getattr(card, "name", default)
 
 
+def _input_statistics(net):
+    """A card's ``input_statistics``, else those of its encoder's card."""
+    card = getattr(net, "card", None) or {}
+    encoder = card.get("encoder_card") or {}
+    return card.get("input_statistics") or encoder.get("input_statistics")
+
+
 @fill_doc
 def embed(
     inst,
@@ -43,6 +51,7 @@ def embed(
     on_missing="raise",
     batch_size=32,
     device="auto",
+    precision="float32",
     verbose=None,
 ):
     """Embed every window of a recording with a frozen encoder.
@@ -62,6 +71,7 @@ def embed(
     %(on_missing)s
     %(batch_size)s
     %(device)s
+    %(precision)s
     %(verbose)s
 
     Returns
@@ -83,6 +93,7 @@ def embed(
         overlap=overlap,
         on_missing=on_missing,
         batch_size=batch_size,
+        precision=precision,
         verbose=verbose,
     )
     if isinstance(model, EEGFMEmbedder):
@@ -104,6 +115,7 @@ def predict(
     on_missing="raise",
     batch_size=32,
     device="auto",
+    precision="float32",
     attention=False,
     verbose=None,
 ):
@@ -122,6 +134,7 @@ def predict(
     %(on_missing)s
     %(batch_size)s
     %(device)s
+    %(precision)s
     attention : bool
         Also average the channel-unification attention over the windows of
         each input (``Predictions.attention``).
@@ -131,7 +144,9 @@ def predict(
     -------
     predictions : Predictions
         Probabilities with window onsets, durations and the windows left out
-        (and why); :meth:`Predictions.to_dataframe` gives one row per window.
+        (and why); :meth:`Predictions.to_dataframe` gives one row per window;
+        ``Predictions.ood`` says per input whether it lies outside the model's
+        training data (:func:`mne_eegfm.ood.note`).
 
     See Also
     --------
@@ -147,10 +162,19 @@ def predict(
         name = DEFAULT_CLASSIFIER if model is None else model
         clf = EEGFMClassifier.load(name, device=device, verbose=verbose)
     clf.set_params(
-        overlap=overlap, on_missing=on_missing, batch_size=batch_size, verbose=verbose
+        overlap=overlap,
+        on_missing=on_missing,
+        batch_size=batch_size,
+        precision=precision,
+        verbose=verbose,
     )
     outputs, _ = clf._outputs(
-        inst, accumulate="attention" if attention else None, window_s=window_s
+        inst,
+        accumulate="attention" if attention else None,
+        window_s=window_s,
+        profile=True,
     )
     name = model_name(clf.model_, str(clf.model))
-    return Predictions.from_outputs(outputs, clf.classes_, name)
+    result = Predictions.from_outputs(outputs, clf.classes_, name)
+    result.ood = [ood_note(p, _input_statistics(clf.model_)) for p in outputs.profiles]
+    return result

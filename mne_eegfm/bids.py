@@ -1,4 +1,8 @@
-"""BIDS input and output: find EEG recordings, read labels, write derivatives."""
+"""BIDS input and output: find EEG recordings, read labels, write derivatives.
+
+Over 600 lines on purpose: reading a dataset and writing its derivatives share
+one set of BIDS path and entity rules, which one module keeps in one place.
+"""
 
 import json
 import os
@@ -451,6 +455,8 @@ OUTPUTS = {
 
 #: Patterns of the derivative files the BIDS validator is told to skip.
 BIDSIGNORE = (
+    "*_predictions.tsv",
+    "*_predictions.json",
     "*_embeddings.npz",
     "*_embeddings.json",
     "*_report.html",

@@ -198,6 +198,7 @@ def load_model(
     n_outputs=None,
     head=None,
     device="cpu",
+    precision="float32",
     local_files_only=True,
     verbose=None,
 ):
@@ -224,6 +225,13 @@ def load_model(
         from the checkpoint keys (default ``"query"`` for a new head).
     device : str | torch.device
         Device of the returned model (``"auto"`` picks CUDA when available).
+    precision : "float32" | "bfloat16" | "auto"
+        Precision to run the model in, checked against ``device`` before
+        anything is loaded (``ValueError`` where bfloat16 is not fast, naming
+        the CPU or GPU) and kept as ``model.precision`` (resolved: "float32"
+        or "bfloat16"). Weights stay float32: run the model inside
+        ``precision_context(model.precision)`` (see
+        :mod:`mne_eegfm.models.precision`), as :func:`mne_eegfm.embed` does.
     local_files_only : bool
         If True (default) never touch the network: weights come from the
         package, ``weights=`` or the local Hugging Face cache. If False,
@@ -240,8 +248,11 @@ def load_model(
         ``weights_sha256`` and ``sidecar_sha256`` identify the weights and the
         sidecar's content).
     """
+    from .models.precision import prepare_model, resolve_precision
     from .preprocessing import InputContract
 
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     resolved = resolve(name_or_path, weights=weights, local_files_only=local_files_only)
     if resolved.weights is None:
         raise ValueError(
@@ -255,7 +266,8 @@ def load_model(
     model.contract = InputContract.from_dict(resolved.contract)
     model.card = _loaded_card(resolved, model, digest, sidecar_sha)
     logger.info(f"Loaded {model.card.name or path.stem} from {path.name}")
-    return model.to(resolve_device(device)).eval()
+    model.precision = precision
+    return prepare_model(model.to(device), precision, device)
 
 
 def _verified_digests(resolved):

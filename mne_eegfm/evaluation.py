@@ -81,13 +81,32 @@ def spread_epochs(raw, window, max_windows, label):
     return epochs, [label] * len(epochs)
 
 
+def progress(items, desc, unit, show=None, total=None):
+    """``items`` with a progress bar on stderr.
+
+    ``show`` None shows it when MNE logs at INFO level (``verbose=True``).
+    """
+    import logging
+    import sys
+
+    if show is None:
+        show = logger.getEffectiveLevel() <= logging.INFO
+    if not show:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit=unit, total=total, file=sys.stderr)
+
+
 def describe_error(err):
     """One line saying why something failed (type and first message line)."""
     lines = str(err).strip().splitlines()
     return f"{type(err).__name__}: {lines[0] if lines else repr(err)}"
 
 
-def load_labelled(root, recordings, target, window, max_windows=None):
+def load_labelled(
+    root, recordings, target, window, max_windows=None, *, show_progress=None
+):
     """Read BIDS recordings and their labels; say which were left out and why.
 
     Parameters
@@ -103,6 +122,9 @@ def load_labelled(root, recordings, target, window, max_windows=None):
     max_windows : int | None
         ``participants`` target: at most this many windows per recording,
         spread evenly (None: the whole Raw).
+    show_progress : bool | None
+        Show a progress bar over the recordings on stderr (None: when MNE
+        logs at INFO level).
 
     Returns
     -------
@@ -116,7 +138,7 @@ def load_labelled(root, recordings, target, window, max_windows=None):
     kind, column = parse_target(target)
     labels = bids.subject_labels(root, column) if kind == "participants" else None
     data, left_out = [], []
-    for bids_path in recordings:
+    for bids_path in progress(recordings, "Reading", "rec", show_progress):
         name = Path(bids_path.fpath).name
         if labels is not None and bids_path.subject not in labels:
             left_out.append((name, f"no {column} in participants.tsv"))
@@ -220,7 +242,9 @@ def _summarise(folds, pooled, classes):
     return summary
 
 
-def cross_validate(estimator, data, n_splits, *, per_recording, seed=0, log=None):
+def cross_validate(
+    estimator, data, n_splits, *, per_recording, seed=0, log=None, show_progress=None
+):
     """Subject-wise cross-validation: per-fold and pooled out-of-fold metrics.
 
     Parameters
@@ -238,6 +262,9 @@ def cross_validate(estimator, data, n_splits, *, per_recording, seed=0, log=None
         Seed of the shuffled split.
     log : callable | None
         Called with one line per fold (default: the MNE logger at INFO level).
+    show_progress : bool | None
+        Show a progress bar over the folds on stderr (None: when MNE logs at
+        INFO level).
 
     Returns
     -------
@@ -258,6 +285,7 @@ def cross_validate(estimator, data, n_splits, *, per_recording, seed=0, log=None
     pooled = {level: ([], []) for level in levels}
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     split = cv.split(np.zeros(len(units)), y_units, groups)
+    split = progress(split, "Cross-validation", "fold", show_progress, n_splits)
     for fold, (train, test) in enumerate(split, start=1):
         train_recs = sorted(set(rec_of[train]))
         est = clone(estimator).fit(

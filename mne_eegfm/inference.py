@@ -67,6 +67,9 @@ class ModelOutputs:
         Electrode positions (n_channels, 3), per input.
     sums : list of ndarray | None
         Per input, the sum over its windows of ``accumulate(x, positions)``.
+    profiles : list of InputProfile | None
+        With ``profile=True``: per input, the running summary of its windows
+        for :func:`mne_eegfm.ood.assess` (gathered while streaming).
     """
 
     values: np.ndarray
@@ -77,6 +80,7 @@ class ModelOutputs:
     ch_names: list
     positions: list
     sums: list
+    profiles: list = None
 
     def n_windows_of(self, index):
         """Count the windows computed for one input.
@@ -100,7 +104,7 @@ def _windows_per_chunk(contract, batch_size):
 
 def _chunk_seconds(contract, overlap, batch_size):
     """Seconds of output per chunk so that a chunk holds a bounded window count."""
-    from .preprocessing import _window_samples
+    from .preprocessing.contract import _window_samples
 
     n_times = _window_samples(contract.window_s, contract.sfreq)
     step = max(1, n_times - int(round(overlap * n_times)))
@@ -119,6 +123,7 @@ def _chunks(inst, contract, overlap, on_missing, batch_size):
                 f"Preprocessing returned {len(windows.data)} windows for "
                 f"{len(inst)} epochs; expected one window per epoch."
             )
+        _check_reasons(windows)
         return [windows]
     if not isinstance(inst, BaseRaw):
         raise TypeError(
@@ -131,6 +136,20 @@ def _chunks(inst, contract, overlap, on_missing, batch_size):
         on_missing=on_missing,
         chunk_s=_chunk_seconds(contract, overlap, batch_size),
     )
+
+
+def _check_reasons(windows):
+    """Epochs that cannot be evaluated (flat) are an error, not an answer."""
+    if windows.reasons is None:
+        return
+    bad = np.flatnonzero(windows.reasons != "")
+    if len(bad):
+        shown = ", ".join(map(str, bad[:10])) + ("..." if len(bad) > 10 else "")
+        raise ValueError(
+            f"{len(bad)} of {len(windows.reasons)} epochs cannot be evaluated "
+            f"({windows.reasons[bad[0]]}; indices {shown}): drop them first, "
+            f"e.g. epochs.drop([{shown.rstrip('.')}])."
+        )
 
 
 def _bad_annotations(inst):
@@ -172,6 +191,7 @@ class _Collector:
         self.values, self.source, self.onsets, self.durations = [], [], [], []
         self.skipped = {"source": [], "onset": [], "duration": [], "reason": []}
         self.ch_names, self.positions, self.sums = [], [], []
+        self.profiles = None
         self.n_done = 0
 
     def skip(self, index, onsets, duration, bad):
@@ -196,6 +216,7 @@ class _Collector:
             ch_names=self.ch_names,
             positions=self.positions,
             sums=self.sums,
+            profiles=self.profiles,
         )
 
 
@@ -246,6 +267,8 @@ def run_model(
     device="cpu",
     accumulate=None,
     desc="Running",
+    precision="float32",
+    profile=False,
 ):
     """Run ``fn(x, positions)`` over every window of the inputs, in batches.
 
@@ -272,6 +295,13 @@ def run_model(
         input (e.g. attention maps), without keeping one per window.
     desc : str
         Label of the progress bar.
+    precision : "float32" | "bfloat16" | "auto"
+        Precision the whole loop runs in (see
+        :func:`~mne_eegfm.models.precision.precision_context`); outputs are
+        float32 either way.
+    profile : bool
+        Also gather an :class:`~mne_eegfm.ood.InputProfile` of each input's
+        windows (``ModelOutputs.profiles``), without reading it twice.
 
     Returns
     -------
@@ -281,13 +311,21 @@ def run_model(
     Raises
     ------
     ValueError
-        When no window is left (every window overlaps BAD annotations).
+        When no window is left (every window overlaps BAD annotations), or
+        ``precision`` is not supported on ``device``.
     """
     import torch
 
+    from .models.precision import precision_context, prepare_model
+
+    module = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
+    if isinstance(module, torch.nn.Module):
+        prepare_model(module, precision, device)
     collected = _Collector()
+    if profile:
+        collected.profiles = []
     bar = _progress(desc)
-    with torch.no_grad():
+    with torch.no_grad(), precision_context(precision, device):
         for index, inst in enumerate(insts):
             _run_one(fn, accumulate, index, inst, contract, overlap, on_missing,
                      batch_size, device, collected, bar)  # fmt: skip
@@ -300,8 +338,13 @@ def _run_one(
     fn, accumulate, index, inst, contract, overlap, on_missing, batch_size,
     device, collected, bar,
 ):  # fmt: skip
+    from .ood import InputProfile
+
     total, grid, last, bad = None, 0, None, _bad_annotations(inst)
+    summary = None if collected.profiles is None else InputProfile(contract)
     for win in _chunks(inst, contract, overlap, on_missing, batch_size):
+        if summary is not None:
+            summary.update(win)
         duration = win.data.shape[-1] / win.sfreq
         if win.n_skipped:
             skipped, grid = _skipped_onsets(win, grid, overlap)
@@ -318,3 +361,5 @@ def _run_one(
     collected.ch_names.append(list(last.ch_names))
     collected.positions.append(last.positions)
     collected.sums.append(total)
+    if summary is not None:
+        collected.profiles.append(summary)

@@ -124,7 +124,45 @@ def read_recording(source, verbose=None):
             raise ValueError(
                 f"Could not read {path}: {type(err).__name__}: {err}"
             ) from err
-    return read_raw(path, verbose=verbose)
+    _check_edf_record_duration(path)
+    raw = read_raw(path, verbose=verbose)
+    _check_fif_complete(raw, path)
+    return raw
+
+
+def _check_edf_record_duration(path):
+    """Refuse an EDF/BDF whose header gives a record duration that is not > 0."""
+    if path.suffix.lower() not in (".edf", ".bdf"):
+        return
+    with open(path, "rb") as fid:
+        field = fid.read(252)[244:252]
+    try:
+        duration = float(field.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        return  # MNE reports malformed headers itself
+    if not duration > 0:
+        raise ValueError(
+            f"{path}: the header gives a data record duration of {duration:g} s; "
+            "it must be positive (the header is damaged)."
+        )
+
+
+def _check_fif_complete(raw, path):
+    """Refuse a FIF file cut short (its data buffers run past its end)."""
+    extras = getattr(raw, "_raw_extras", None) or []
+    if path.suffix.lower() not in (".fif", ".gz") or not extras:
+        return
+    for extra, fname in zip(extras, raw.filenames):
+        entries = extra.get("ent") if isinstance(extra, dict) else None
+        if not entries or fname is None:
+            continue
+        end = max(ent.pos + 16 + ent.size for ent in entries if ent is not None)
+        size = Path(fname).stat().st_size
+        if end > size:
+            raise ValueError(
+                f"{fname} is truncated: its data runs to byte {end} but the file "
+                f"has {size} bytes (an interrupted copy?)."
+            )
 
 
 def _files_of(path):

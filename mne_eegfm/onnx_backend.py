@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._docs import fill_doc
+
 #: Names of the graph's inputs and outputs.
 INPUTS = ("x", "positions")
 OUTPUTS = ("latent", "logits")
@@ -327,15 +329,13 @@ class OnnxModel:
         """
         return self._run("latent", x, positions)
 
-    def embed(self, x, positions):
+    @fill_doc
+    def embed(self, x, positions):  # noqa: D417 (docdict)
         """Pooled embedding (batch, D): :meth:`encode` averaged over patches.
 
         Parameters
         ----------
-        x : array, shape (batch, channels, n_times)
-            Normalised windows.
-        positions : array, shape (batch, channels, 3) | (channels, 3)
-            Electrode positions in metres.
+        %(onnx_input)s
 
         Returns
         -------
@@ -344,15 +344,13 @@ class OnnxModel:
         """
         return self.encode(x, positions).mean(axis=1)
 
-    def forward(self, x, positions):
+    @fill_doc
+    def forward(self, x, positions):  # noqa: D417 (docdict)
         """Logits of the classification head.
 
         Parameters
         ----------
-        x : array, shape (batch, channels, n_times)
-            Normalised windows.
-        positions : array, shape (batch, channels, 3) | (channels, 3)
-            Electrode positions in metres.
+        %(onnx_input)s
 
         Returns
         -------

@@ -46,6 +46,7 @@ __all__ = [
     "InputProfile",
     "OODResult",
     "assess",
+    "note",
     "profile",
     "reference_statistics",
     "regions",
@@ -434,3 +435,38 @@ def assess(data, reference, verbose=None):
     score = float(max(scores))
     return OODResult(flagged=score > 1, score=round(score, 3), reasons=reasons,
                      details=details)  # fmt: skip
+
+
+NOT_ASSESSED = "not assessed: the model card has no input_statistics"
+
+
+def note(data, reference, verbose=None):
+    """The out-of-distribution note of one recording, for sidecars and reports.
+
+    Parameters
+    ----------
+    data : mne.io.Raw | mne.Epochs | Windows | list of Windows | InputProfile
+        As for :func:`assess` (an :class:`InputProfile` gathered while
+        predicting avoids reading the recording twice).
+    reference : dict | None
+        A model card's ``input_statistics``; None when the card has none.
+    verbose : bool | str | int | None
+        MNE-style logging level (None: MNE's current level).
+
+    Returns
+    -------
+    note : dict
+        ``assessed`` (bool), ``flagged`` (bool | None), ``score`` (float |
+        None), ``reasons`` (list of str) and ``text``: one line saying the
+        outcome, ``"not assessed: ..."`` without reference statistics (never a
+        silent pass).
+    """
+    if not reference:
+        return {"assessed": False, "flagged": None, "score": None, "reasons": [],
+                "text": NOT_ASSESSED}  # fmt: skip
+    result = assess(data, reference, verbose=verbose)
+    if result.flagged:
+        text = f"flagged (score {result.score:g}): " + "; ".join(result.reasons)
+    else:
+        text = f"within the training data (score {result.score:g})"
+    return {"assessed": True, **result.to_dict(), "text": text}

@@ -146,16 +146,23 @@ class Predictions(_WindowResults):
     attention : list of ndarray | None
         With ``attention=True``: per input, the channel-unification attention
         (n_queries, n_channels) averaged over its windows.
+    ood : list of dict | None
+        Per input, the out-of-distribution note of :func:`mne_eegfm.ood.note`
+        (``assessed``, ``flagged``, ``score``, ``reasons``, ``text``); set by
+        :func:`mne_eegfm.predict`.
 
     Notes
     -----
-    Events (e.g. seizure onsets and offsets as annotations) are derived from
-    these per-window probabilities.
+    Events (runs of windows of one class, and the spans not evaluated) are
+    derived from these per-window probabilities by :meth:`events` (a table in
+    the szCORE layout) and :meth:`to_annotations` (the same as
+    :class:`mne.Annotations`).
     """
 
     proba: np.ndarray = None
     classes: np.ndarray = None
     attention: list = None
+    ood: list = None
 
     @classmethod
     def from_outputs(cls, outputs, classes, model):
@@ -228,3 +235,79 @@ class Predictions(_WindowResults):
         out["n_windows"] = int(rows.sum())
         out["n_skipped"] = int((self.skipped["recording"] == recording).sum())
         return out
+
+    def events(self, recording=0, *, raw=None, background=None):
+        """Events of one recording in the szCORE layout.
+
+        Contiguous windows of the same predicted class become one event with
+        their mean confidence; the windows left out (``skipped``: BAD
+        annotations, flat signal) and any part no window covers are
+        ``not_evaluated`` rows of their own, never background. See
+        :func:`mne_eegfm.events.window_events`.
+
+        Parameters
+        ----------
+        recording : int
+            Position of the recording in the input.
+        raw : mne.io.Raw | None
+            The recording, for its length and start time. None: the end of
+            its last window or skipped span, and no start time.
+        background : str | list of str | None
+            Class(es) written as ``bckg`` (e.g. ``"Control"``).
+
+        Returns
+        -------
+        events : pandas.DataFrame
+            One row per event: ``onset, duration, eventType, confidence,
+            channels, dateTime, recordingDuration, reason``.
+        """
+        from .events import window_events
+
+        rows = self.recording == recording
+        skipped = self.skipped[self.skipped["recording"] == recording]
+        spans = list(zip(skipped["onset"], skipped["duration"], skipped["reason"]))
+        if raw is not None:
+            duration, meas_date = raw.n_times / raw.info["sfreq"], raw.info["meas_date"]
+        else:
+            ends = [o + d for o, d, _ in spans]
+            ends += list(self.onsets[rows] + self.durations[rows])
+            duration, meas_date = max(ends, default=0.0), None
+        return window_events(
+            self.onsets[rows],
+            self.durations[rows],
+            self.labels[rows],
+            self.proba[rows].max(axis=1),
+            recording_duration=duration,
+            skipped=spans,
+            background=background,
+            meas_date=meas_date,
+        )
+
+    def to_annotations(self, recording=0, *, raw=None, background=None):
+        """The events of one recording as :class:`mne.Annotations`.
+
+        Parameters
+        ----------
+        recording : int
+            Position of the recording in the input.
+        raw : mne.io.Raw | None
+            The recording the annotations are for: with it they can be added
+            to ``raw.annotations`` (``raw.set_annotations(raw.annotations +
+            annot)``); None gives onsets from the first sample.
+        background : str | list of str | None
+            Class(es) described as ``bckg``.
+
+        Returns
+        -------
+        annotations : mne.Annotations
+            One annotation per row of :meth:`events` (``not_evaluated: <reason>``
+            for spans not evaluated), with its confidence in ``extras``.
+        """
+        from .events import to_annotations
+
+        table = self.events(recording, raw=raw, background=background)
+        if raw is None:
+            return to_annotations(table)
+        return to_annotations(
+            table, orig_time=raw.info["meas_date"], first_time=raw.first_time
+        )

@@ -73,6 +73,17 @@ def _device_lines(torch):
     return [("CUDA", f"{torch.version.cuda} available"), ("GPU", ", ".join(names))]
 
 
+def _bf16_line():
+    """Whether precision="bfloat16" runs here (and why not)."""
+    from .models.precision import resolve_precision
+
+    try:
+        resolve_precision("bfloat16", resolve_device("auto"))
+    except ValueError as err:
+        return f"no: {err}"
+    return "yes (precision='bfloat16' and 'auto' use it)"
+
+
 def _rows():
     import torch
 
@@ -96,6 +107,7 @@ def _rows():
         *_device_lines(torch),
         ("mamba-ssm", mamba_status),
         ("SSM kernels", kernels),
+        ("bfloat16", _bf16_line()),
     ]
     rows += [(label, _version(dist)) for label, dist in _PACKAGES]
     return rows

@@ -6,14 +6,18 @@ a bare PyTorch error. A tiny randomly initialised LuMamba keeps this fast; what
 is tested is the handling of the input, not the quality of the model.
 
 Second bad-input round (issue #15): every case and the test covering it
-(``contract`` = tests/test_bad_inputs_contract.py, ``ood`` = tests/test_ood.py;
-"phase 2" = owned by the CLI/estimator/BIDS/pretrain/model-file layers, not
-yet covered here).
+(``contract`` = tests/test_bad_inputs_contract.py, ``ood`` = tests/test_ood.py,
+``models`` = tests/test_bad_inputs_models.py, ``cli`` =
+tests/test_bad_inputs_cli.py, ``files`` = tests/test_bad_inputs_files.py).
 
 Silent wrong or stale output
-- model file or recording replaced at the same path, re-run "up to date": phase 2
-- disk full while ``pretrain`` caches: phase 2
-- classifier JSON with duplicate labels: phase 2
+- model file or recording replaced at the same path, re-run "up to date": cli
+  ``test_replaced_model_or_recording_is_recomputed``; summary rows of earlier
+  runs kept: cli ``test_summary_keeps_rows_of_earlier_runs``
+- disk full while ``pretrain`` caches: files
+  ``test_pretrain_disk_full_while_caching_fails_loudly``
+- classifier JSON with duplicate labels: models
+  ``test_duplicate_labels_in_a_classifier_file_raise``
 - every digitised position identical / collapsed to a point: contract
   ``test_unusable_digitisation_warns_and_uses_names[same|collapsed]``,
   ``test_collapsed_digitisation_of_unknown_names_raises``
@@ -23,7 +27,8 @@ Silent wrong or stale output
 - all-flat recording answered with confidence: here
   ``test_all_channels_flat_recording_is_not_evaluated``; flat windows and
   epochs: contract ``test_flat_windows_are_skipped_and_counted``,
-  ``test_flat_epochs_are_marked`` (classifier/CLI outcome: phase 2)
+  ``test_flat_epochs_are_marked``; flat epochs in the estimators: models
+  ``test_flat_epochs_are_an_error_naming_them_never_an_answer``
 - ``EEG A2-A1`` kept as a scalp channel, log says "bipolar": contract
   ``test_ear_reference_channels_are_left_out_and_not_bipolar``,
   ``test_one_bipolar_channel_does_not_make_a_referential_montage_bipolar``
@@ -31,31 +36,52 @@ Silent wrong or stale output
   (``--window 2`` -> 1.875 s): contract
   ``test_window_differing_from_the_contract_warns_naming_both``,
   ``test_window_not_a_whole_number_of_patches_says_the_effective_length``;
-  estimators and ``predict_windows`` using the fitted length: phase 2
+  the fitted length in ``predict_windows``: models
+  ``test_classifier_fitted_on_5s_epochs_predicts_5s_windows``,
+  ``test_requested_window_differing_from_the_fitted_one_warns``; the CLI:
+  files ``test_window_differing_from_the_model_warns_naming_both``
 
 Memory and processes
-- model JSON memory bombs (``num_blocks``, ``embed_dim``): phase 2
-- ``--n-jobs`` larger than recordings and cores: phase 2
+- model JSON memory bombs (``num_blocks``, ``embed_dim``): models
+  ``test_crafted_model_json_is_refused_naming_the_key[blocks|dim]``
+- ``--n-jobs`` larger than recordings and cores: cli
+  ``test_n_jobs_capped_by_recordings_and_cores``
 
 Tracebacks or cryptic errors
-- invalid ``dataset_description.json``; disk full writing ``summary.tsv`` or
-  saving a fit; ``pretrain`` read-only ``--out``, ``--batch-size 0``,
-  ``--config bogus``, partial last line of ``log.jsonl``; crafted estimator
-  keys or string ``config`` in a model JSON: phase 2
+- invalid ``dataset_description.json``: files
+  ``test_invalid_dataset_description_is_one_line``
+- disk full writing ``summary.tsv``: cli
+  ``test_disk_full_writing_the_summary_still_reports_failures``; saving a fit:
+  cli ``test_disk_full_when_fit_saves_is_one_line``, models
+  ``test_disk_full_when_saving_a_classifier``
+- ``pretrain`` read-only ``--out``, ``--batch-size 0``, ``--config bogus``,
+  partial last line of ``log.jsonl``: files ``test_pretrain_read_only_out``,
+  ``test_pretrain_bad_arguments_are_one_line``,
+  ``test_pretrain_resumes_after_a_partial_log_line`` (slow)
+- crafted estimator keys or string ``config`` in a model JSON: models
+  ``test_crafted_model_json_is_refused_naming_the_key``
 - ``--window nan``/``inf``, ``sfreq=nan``: contract
   ``test_non_finite_rates_and_windows_raise_naming_the_value``,
-  ``test_recording_with_nan_sampling_rate_raises`` (CLI option: phase 2)
-- truncated FIF; EDF with record duration -1: phase 2 (EDF header lying about
-  its length: here ``test_edf_header_lying_about_length_uses_the_file_size``)
-- model name ``""``; ragged participants.tsv: phase 2
+  ``test_recording_with_nan_sampling_rate_raises``; files
+  ``test_window_not_a_length_is_refused``; models
+  ``test_non_finite_window_in_predict_raises``
+- truncated FIF; EDF with record duration -1: files
+  ``test_truncated_fif_is_one_line_naming_the_file``,
+  ``test_edf_with_negative_record_duration_names_the_file`` (EDF header lying
+  about its length: here ``test_edf_header_lying_about_length_uses_the_file_size``)
+- model name ``""``: files ``test_empty_model_name_is_one_line``, models
+  ``test_empty_model_name_is_refused``; ragged participants.tsv:
+  tests/test_bids_derivatives.py ``test_ragged_participants``
 - positions ~1e38 m: contract
   ``test_unusable_digitisation_warns_and_uses_names[huge|inf]``
-- a Raw whose every window overlaps BAD_ in the estimators; an empty list,
-  an Evoked or a path string as X: phase 2 (``prepare`` side: the warning of
-  tests/test_preprocessing.py ``test_all_windows_bad_warns``)
-- ``--report`` on a 1-channel recording; stale ``.tmp-<uuid>-<name>`` files;
-  whole warnings in ``_warning_notes``; read-only BIDS dataset with mne-bids
-  lock files: phase 2
+- a Raw whose every window overlaps BAD_ in the estimators: models
+  ``test_all_windows_bad_says_no_windows``; an empty list, an Evoked or a path
+  string as X: models ``test_x_of_the_wrong_type_is_named``
+- ``--report`` on a 1-channel recording: files
+  ``test_report_on_a_one_channel_recording``; stale ``.tmp-<uuid>-<name>``
+  files: cli ``test_stale_temporaries_are_removed_and_fresh_ones_kept``; whole
+  warnings: cli ``test_warnings_are_kept_whole``; read-only BIDS dataset with
+  mne-bids lock files: files ``test_read_only_bids_dataset_is_read``
 
 Out-of-distribution note
 - statistics and thresholds: ood ``test_same_distribution_not_flagged``,
@@ -63,7 +89,11 @@ Out-of-distribution note
   ``test_other_montage_flagged_naming_the_regions``
 - Guinea-Bissau held-out not flagged, other devices flagged: ood
   ``test_guinea_bissau_reference_flags_other_devices_only`` (data)
-- the note in sidecars, summary and report: phase 2
+- the note in sidecars, summary, report and ``Predictions.ood``: cli
+  ``test_white_noise_is_flagged_in_sidecar_summary_and_report``,
+  ``test_recording_from_another_device_is_flagged`` (data),
+  ``test_card_without_statistics_says_not_assessed``,
+  ``test_predictions_object_carries_the_note``
 """
 
 import os

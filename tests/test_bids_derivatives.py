@@ -6,6 +6,7 @@ import shutil
 import stat
 import subprocess
 from datetime import datetime, timezone
+from pathlib import Path
 
 import mne
 import numpy as np
@@ -212,3 +213,67 @@ def test_read_only_dataset(bids_root, tmp_path, monkeypatch):
         root.chmod(0o755)
     assert writes == []  # no lock or temporary file inside the source
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+# ---------------------------------------------------------------------------
+# Through the command line: predict and embed on a tiny BIDS input
+
+
+def _cli(args, expect=0):
+    from click.testing import CliRunner
+
+    from mne_eegfm.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == expect, result.output
+    return result
+
+
+def test_cli_derivatives_pass_bids_validator(bids_root, tmp_path, tiny_model):
+    out = tmp_path / "derivatives" / "mne-eegfm"
+    common = [bids_root, "--model", tiny_model, "--out", out]
+    _cli(["predict", *common, "--background", "Control"])
+    _cli(["embed", *common])
+    assert _validator_errors(out) == []
+    stem = out / "sub-01" / "eeg" / "sub-01_task-rest_desc-eegfm"
+    table = pd.read_csv(f"{stem}_events.tsv", sep="\t", keep_default_na=False)
+    assert list(table.columns) == list(events.COLUMNS)
+    skipped = table[table["eventType"] == events.NOT_EVALUATED]
+    assert len(skipped) and skipped["reason"].str.contains("BAD_muscle").all()
+    assert set(table["eventType"]) <= {"bckg", "Epilepsy", events.NOT_EVALUATED}
+    assert (table["dateTime"] == "2020-09-13 12:26:40").all()
+    sidecar = json.loads(Path(f"{stem}_events.json").read_text())
+    assert sidecar["Sources"] == ["bids:raw:sub-01/eeg/sub-01_task-rest_eeg.edf"]
+    assert sidecar["ModelName"] == "tiny-random" and len(sidecar["ModelSHA256"]) == 64
+    meta = json.loads(Path(f"{stem}_predictions.json").read_text())
+    assert meta["MneEegfm"]["files"]["events"].endswith("_desc-eegfm_events.tsv")
+
+
+def test_predictions_to_annotations(bids_root, tiny_model):
+    from mne_eegfm import EEGFMClassifier, predict
+
+    raw = bids.read_recording(bids.find_recordings(bids_root)[0])
+    result = predict(raw, EEGFMClassifier.load(tiny_model), on_missing="warn")
+    annot = result.to_annotations(raw=raw, background="Control")
+    table = result.events(raw=raw, background="Control")
+    assert len(annot) == len(table)
+    np.testing.assert_allclose(annot.duration, table["duration"], atol=1e-6)
+    assert any(d.startswith("not_evaluated: ") for d in annot.description)
+    raw.set_annotations(raw.annotations + annot)  # attaches to the recording
+    assert raw.annotations.onset.max() < raw.times[-1]
+
+
+@pytest.mark.parametrize("command", ["predict", "embed", "fit"])
+def test_cli_refuses_invalid_dataset_description(bids_root, tmp_path, command):
+    root = _copy(bids_root, tmp_path)
+    (root / "dataset_description.json").write_text("{not json")
+    args = [command, root]
+    if command == "fit":
+        args += ["--target", "participants:sex", "--out", tmp_path / "out" / "m"]
+    result = _cli(args, expect=1)
+    errors = [line for line in result.output.splitlines() if line.strip()]
+    assert errors == [f"Error: {root / 'dataset_description.json'} is not valid "
+                      "JSON: Expecting property name enclosed in double quotes: "
+                      "line 1 column 2 (char 1)."]  # fmt: skip
+    assert not (root / "derivatives").exists()
+    assert not (tmp_path / "out").exists()

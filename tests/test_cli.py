@@ -88,7 +88,8 @@ def _no_temp_files(folder):
 
 def test_help_version_and_fast_import():
     out = _run(["--help"]).output
-    for command in ("predict", "embed", "fit", "models", "sys-info", "pretrain"):
+    commands = ("predict", "embed", "fit", "export", "models", "sys-info", "pretrain")
+    for command in commands:
         assert command in out
     assert "mne-eegfm predict --example" in out
     assert "not a diagnostic device" in " ".join(out.split())
@@ -116,6 +117,24 @@ def test_models_and_cards(tiny_model):
     card = _run(["models", "--card", tiny_model + ".safetensors"]).output
     assert "tiny-random" in card and "Epilepsy" in card
     assert "Unknown model" in _run(["models", "--card", "nope"], expect=1).output
+
+
+def test_export_onnx(tiny_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from mne_eegfm import load_model
+    from mne_eegfm.onnx_backend import OnnxModel
+
+    out = tmp_path / "tiny.onnx"
+    assert "Wrote" in _run(["export", tiny_model, "--onnx", out, "--window", 1]).output
+    onnx_model = OnnxModel(out)
+    assert onnx_model.n_times == 240 and onnx_model.has_head  # whole patches
+    x, pos = torch.randn(2, 4, 240), torch.randn(4, 3) * 0.05
+    with torch.no_grad():
+        want = load_model(tiny_model)(x, pos).numpy()
+    np.testing.assert_allclose(onnx_model(x.numpy(), pos.numpy()), want, atol=1e-4)
+    assert "Could not load" in _run(["export", "nope", "--onnx", out], 1).output
 
 
 def test_sys_info():
@@ -295,6 +314,8 @@ def test_fit_participants_then_predict(data_path, tiny_model, tmp_path):
     args += ["--model", tiny_model, "--cv", "2", "--max-epochs", "2"]
     result = _run(args + ["--max-windows", "3"])
     assert "Subject-wise 2-fold cross-validation" in result.output
+    assert "Reading: 100%" in result.output  # progress bars on stderr
+    assert "Cross-validation: 100%" in result.output and "2/2" in result.output
     assert "balanced accuracy" in result.output and "ROC AUC" in result.output
     meta = json.loads(Path(f"{model}.json").read_text())
     card = meta["card"]

@@ -146,7 +146,7 @@ def test_bad_annotations_skipped(rng):
     )
 )
 def test_bad_window_overlap_matches_brute_force(intervals):
-    from mne_eegfm.preprocessing import _is_bad
+    from mne_eegfm.preprocessing.windows import _is_bad
 
     onsets = np.arange(0.0, 100.0, 2.5)
     bad = np.array([(a, a + d) for a, d in intervals], float)
@@ -363,7 +363,7 @@ def test_epochs_longer_are_centre_cropped(rng):
 
 
 def test_short_epochs_batched_and_filtered(rng, monkeypatch):
-    from mne_eegfm import preprocessing
+    from mne_eegfm.preprocessing import windows
 
     t = np.arange(1000) / 500.0
     sig = 10e-6 * np.sin(2 * np.pi * 10.0 * t) + 4e-3  # offset removed
@@ -373,7 +373,7 @@ def test_short_epochs_batched_and_filtered(rng, monkeypatch):
         whole = prepare(epochs, RAW_CONTRACT)
     assert whole.data.shape == (40, 3, 480)
     np.testing.assert_allclose(np.abs(whole.data).max(-1), 10.0, rtol=0.05)
-    monkeypatch.setattr(preprocessing, "_MAX_CHUNK", 3 * 4000)  # ~1 epoch a batch
+    monkeypatch.setattr(windows, "_MAX_CHUNK", 3 * 4000)  # ~1 epoch a batch
     with pytest.warns(RuntimeWarning, match="cropped to 480"):
         batched = prepare(epochs, RAW_CONTRACT)
     np.testing.assert_allclose(batched.data, whole.data, atol=1e-4)

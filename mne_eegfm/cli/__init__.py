@@ -1,11 +1,12 @@
 """The ``mne-eegfm`` command line: one thin module per command.
 
-``predict``, ``embed``, ``fit``, ``models`` and ``sys-info`` live in modules of
-the same name; ``pretrain`` (in :mod:`mne_eegfm.pretrain.command`) is imported
-only when used. ``_runner`` resumes, runs recordings in parallel and reports
-failures; ``_common`` holds inputs, outputs and shared options. Heavy modules
-(torch, MNE, pandas) are imported inside the commands so that
-``mne-eegfm --help`` and ``import mne_eegfm.cli`` stay fast.
+``predict``, ``embed``, ``fit``, ``export``, ``models`` and ``sys-info`` live
+in modules of the same name; ``pretrain`` (in
+:mod:`mne_eegfm.pretrain.command`) is imported only when used. ``_runner``
+resumes, runs recordings in parallel and reports failures; ``_common`` holds
+inputs, outputs and shared options. Heavy modules (torch, MNE, pandas) are
+imported inside the commands so that ``mne-eegfm --help`` and
+``import mne_eegfm.cli`` stay fast.
 """
 
 import click
@@ -13,6 +14,7 @@ import click
 from .. import __version__
 from ._common import EXAMPLE_FILE
 from .embed import embed
+from .export import export
 from .fit import fit
 from .models import models
 from .predict import predict
@@ -95,5 +97,5 @@ def main(ctx, verbose):
     ctx.obj = {"log_level": "INFO" if verbose else "WARNING"}
 
 
-for _command in (predict, embed, fit, models, sys_info):
+for _command in (predict, embed, fit, export, models, sys_info):
     main.add_command(_command)

@@ -5,6 +5,7 @@ Only click and the standard library are imported here, so that
 """
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -241,6 +242,39 @@ def _check_n_jobs(ctx, param, value):
     return value
 
 
+def _check_precision(ctx, param, value):
+    """Refuse a precision the machine cannot run, before any work (exit 1)."""
+    if value == "float32":  # the default never needs torch at start-up
+        return value
+    from ..models.precision import resolve_precision
+    from ..utils import resolve_device
+
+    try:
+        resolve_precision(value, resolve_device("auto"))
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    return value
+
+
+def precision_option(func):
+    """The ``--precision`` option (predict, embed, fit)."""
+    return click.option(
+        "--precision",
+        type=click.Choice(["float32", "bfloat16", "auto"]),
+        default="float32",
+        show_default=True,
+        callback=_check_precision,
+        help="Numerical precision of the model: bfloat16 needs a CPU with AMX "
+        "or AVX512-BF16 (or a GPU with bfloat16); auto picks it only there.",
+    )(func)
+
+
+def _check_window(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a window length in seconds")
+    return value
+
+
 def recording_options(func):
     """Options shared by predict and embed."""
     options = [
@@ -261,6 +295,7 @@ def recording_options(func):
         click.option(
             "--window",
             type=click.FloatRange(min=0, min_open=True),
+            callback=_check_window,
             help=window_help(),
         ),
         click.option(
@@ -293,7 +328,7 @@ def recording_options(func):
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return precision_option(func)
 
 
 def echo_cv(summary, n_splits, n_subjects):

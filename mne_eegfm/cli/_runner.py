@@ -253,14 +253,16 @@ def run(work, plan, n_jobs, desc):
     return [results[rec.source] for rec in plan.recordings]
 
 
-def report_failures(results):
-    """Print warnings and failed recordings to stderr; return the exit status."""
+def report_failures(results, errors=()):
+    """Print warnings, failed recordings and ``errors`` to stderr; exit status."""
     failed = [r for r in results if r["status"] == "failed"]
     for res in results:
         for note in res.get("warnings", []):
             click.echo(f"warning: {res['name']}: {note}", err=True)
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
     if not failed:
-        return 0
+        return 1 if errors else 0
     click.echo(f"\n{len(failed)} of {len(results)} recording(s) failed:", err=True)
     for res in failed:
         click.echo(f"  {res['source']}\n      {res['error']}", err=True)
@@ -271,7 +273,9 @@ def write_summary(fname, results, columns):
     """Write or update a per-recording table, keyed by ``source``.
 
     Rows of recordings not in ``results`` (from an earlier run into the same
-    folder) are kept; rows of recordings in ``results`` are replaced.
+    folder) are kept; rows of recordings in ``results`` are replaced. Returns
+    None, or the error (e.g. a full disk) as one line: the caller still
+    reports the recordings' failures.
     """
     import pandas as pd
 
@@ -286,7 +290,11 @@ def write_summary(fname, results, columns):
         if "source" in old.columns:
             old = old[~old["source"].isin(table["source"])]
             table = pd.concat([old, table.astype(object)], ignore_index=True)
-    write_tsv(fname, table.fillna("n/a"))
+    try:
+        write_tsv(fname, table.fillna("n/a"))
+    except OSError as err:
+        return f"could not write {fname}: {err.strerror or err}"
+    return None
 
 
 def summary_files(results, name):

@@ -49,6 +49,7 @@ def embed_one(rec, options):
         window_s=options["window"],
         overlap=options["overlap"],
         on_missing="warn",
+        precision=options["precision"],
     )
     pooled = result.embeddings.mean(axis=0)
     npz = rec.output(*EMB_FILES[1])
@@ -118,10 +119,14 @@ def _finish(results):
         for r in results
     ]
     echo_table(["recording", "status", "windows", "skipped"], rows)
+    errors = []
     for fname, subset in _runner.summary_files(results, "embeddings.tsv").items():
-        _runner.write_summary(fname, subset, columns)
-        click.echo(f"Index (one row per recording, pooled embedding): {fname}")
-    sys.exit(_runner.report_failures(results))
+        error = _runner.write_summary(fname, subset, columns)
+        if error:
+            errors.append(error)
+        else:
+            click.echo(f"Index (one row per recording, pooled embedding): {fname}")
+    sys.exit(_runner.report_failures(results, errors))
 
 
 @click.command()
@@ -142,7 +147,7 @@ def embed(**params):
     embeddings.tsv (pandas.read_csv(..., sep="\\t")) has one row per
     recording: source, file, windows, and the pooled embedding (emb_0...).
     """
-    plan = _runner.plan(params, DEFAULT_MODEL, EMB_FILES)
+    plan = _runner.plan(params, DEFAULT_MODEL, EMB_FILES, precision=params["precision"])
     if plan.todo:
         from ..api import model_name
 

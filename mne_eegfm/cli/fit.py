@@ -12,6 +12,7 @@ from ._common import (
     check_writable,
     echo_cv,
     model_spec,
+    precision_option,
     window_help,
 )
 from ._runner import log_level, warning_notes
@@ -118,6 +119,7 @@ def _dataset_card(root):
 @click.option("--random-state", type=int, default=0, show_default=True)
 @click.option("--name", help="Model name in its card (default: the --out file stem).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model file.")
+@precision_option
 def fit(**params):
     """Train a classifier on a BIDS dataset, after subject-wise cross-validation.
 
@@ -160,6 +162,7 @@ def _fit(
     random_state,
     name,
     overwrite,
+    precision,
 ):
     from .. import bids
     from ..estimators import EEGFMClassifier
@@ -174,8 +177,12 @@ def _fit(
     existing = [p for p in (Path(f"{stem}.safetensors"), Path(f"{stem}.json"))]
     if any(p.exists() for p in existing) and not overwrite:
         raise click.ClickException(f"{existing[0]} exists; use --overwrite.")
-    check_writable(stem.parent)
     filters = {"subjects": subject, "sessions": session, "tasks": task}
+    try:
+        bids.validate_bids_root(data)  # before any output folder is created
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    check_writable(stem.parent)
     try:
         recordings = bids.find_recordings(data, **filters, verbose=False)
         if kind == "participants":
@@ -191,6 +198,7 @@ def _fit(
         on_missing="warn",
         max_epochs=max_epochs,
         random_state=random_state,
+        precision=precision,
         verbose=False,
     )
     try:
@@ -201,7 +209,9 @@ def _fit(
         ) from None
     click.echo(f"Reading {len(recordings)} recording(s) from {data} ...", err=True)
     try:
-        loaded, skipped = load_labelled(data, recordings, target, win, max_windows)
+        loaded, skipped = load_labelled(
+            data, recordings, target, win, max_windows, show_progress=True
+        )
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     for fname, why in skipped:
@@ -234,6 +244,7 @@ def _fit(
             per_recording=kind == "participants",
             seed=random_state,
             log=lambda line: click.echo(line, err=True),
+            show_progress=True,
         )
         echo_cv(cv_summary, n_splits, len(subjects))
     click.echo("\nFitting on all data ...", err=True)
@@ -268,7 +279,12 @@ def _fit(
         "disclaimer": DISCLAIMER,
         "encoder_card": encoder_card,
     }
-    path = clf.save(stem)
+    try:
+        path = clf.save(stem)
+    except OSError as err:
+        raise click.ClickException(
+            f"Could not save the classifier to {stem}: {err.strerror or err}"
+        ) from None
     click.echo(f"\nSaved the classifier to {path} (+ {Path(path).stem}.json).")
     click.echo(f"Use it: mne-eegfm predict RECORDING --model {stem}")
     click.echo(DISCLAIMER)

@@ -16,8 +16,9 @@ from ._common import (
     load_or_fail,
     recording_options,
 )
+from ._events import EVENTS_FILE, write_events_file
 
-PRED_FILES = (("predictions", ".json"), ("predictions", ".tsv"))
+PRED_FILES = (("predictions", ".json"), ("predictions", ".tsv"), EVENTS_FILE)
 REPORT_FILE = ("report", ".html")
 
 
@@ -78,14 +79,18 @@ def predict_one(rec, options):
         overlap=options["overlap"],
         on_missing="warn",
         batch_size=clf.batch_size,
+        precision=options["precision"],
         attention=options["report"],
     )
     table = result.to_dataframe().drop(columns="recording")
     summary = result.summary(0)
     summary["duration_s"] = round(raw.n_times / raw.info["sfreq"], 3)
+    summary["out_of_distribution"] = result.ood[0]["text"]
     tsv = rec.output("predictions", ".tsv")
     write_tsv(tsv, table)
     files = {"predictions": rec.relative(tsv)}
+    events = write_events_file(rec, result, raw, options, clf.model_.card)
+    files["events"] = rec.relative(events)
     if options["report"]:
         html = _write_report(rec, raw, table, summary, clf, result)
         files["report"] = rec.relative(html)
@@ -99,6 +104,7 @@ def predict_one(rec, options):
             "input": fingerprint,
             "model": options["settings"]["model"],
             "summary": summary,
+            "out_of_distribution": result.ood[0],
             "files": files,
             "disclaimer": DISCLAIMER,
         },
@@ -155,10 +161,13 @@ def _labels_of(results):
 
 def _finish(results, labels, in_sample):
     columns = ["source", "status", "label", *(f"proba_{lab}" for lab in labels)]
-    columns += ["n_windows", "n_skipped", "duration_s", "error"]
+    columns += ["n_windows", "n_skipped", "duration_s", "out_of_distribution"]
+    columns += ["error"]
     summaries = _runner.summary_files(results, "summary.tsv")
-    for fname, subset in summaries.items():
-        _runner.write_summary(fname, subset, columns)
+    errors = [
+        _runner.write_summary(f, subset, columns) for f, subset in summaries.items()
+    ]
+    errors = [e for e in errors if e]
     _echo_predictions(results, labels)
     click.echo("")
     done = [r for r in results if "files" in r]
@@ -182,7 +191,7 @@ def _finish(results, labels, in_sample):
             f"`mne-eegfm models --card {DEFAULT_CLASSIFIER}`."
         )
     click.echo(f"\n{DISCLAIMER}")
-    sys.exit(_runner.report_failures(results))
+    sys.exit(_runner.report_failures(results, errors))
 
 
 def _load(spec, digest=None):
@@ -198,6 +207,11 @@ def _load(spec, digest=None):
     help="Also write an HTML report per recording (prediction timeline over the "
     "signal, topomaps of the channel-unification attention).",
 )
+@click.option(
+    "--background",
+    multiple=True,
+    help="Class written as background (bckg) in the events file, e.g. Control.",
+)
 def predict(**params):
     """Predict every window of each recording, and a summary per recording.
 
@@ -212,6 +226,8 @@ def predict(**params):
       *_desc-eegfm_predictions.tsv   one row per window: onset, duration,
                                      label, proba_<class>
       *_desc-eegfm_predictions.json  column descriptions and the summary
+      *_desc-eegfm_events.tsv        szCORE events (+ .json): runs of windows
+                                     of one class, spans not evaluated
       *_desc-eegfm_report.html       with --report
     and summary.tsv with one row per recording (mean probabilities, label,
     windows used and skipped), updated by later runs into the same folder.
@@ -223,7 +239,14 @@ def predict(**params):
     """
     report = params["report"]
     files = PRED_FILES + ((REPORT_FILE,) if report else ())
-    plan = _runner.plan(params, DEFAULT_CLASSIFIER, files, report=report)
+    plan = _runner.plan(
+        params,
+        DEFAULT_CLASSIFIER,
+        files,
+        report=report,
+        precision=params["precision"],
+        background=params["background"],
+    )
     if plan.todo:
         clf = _load(plan.spec, plan.options["settings"]["weights_sha256"])
         labels = [str(c) for c in clf.classes_]

@@ -14,6 +14,9 @@ from mne.utils import use_log_level
 from sklearn.utils.validation import check_array
 
 from ..inference import run_model
+from ..models.precision import resolve_precision
+from ..utils import resolve_device
+from ._checks import check_x_type
 
 
 def log_level(verbose):
@@ -138,6 +141,7 @@ def validate_X(est, X, *, reset):
         if isinstance(X, list | tuple):
             return [_loaded(x) for x in X]
         return _loaded(X)
+    check_x_type(X)
     info = _array_info(est.info, est.ch_names, est.sfreq)
     X = _check_array_input(X, info["nchan"], type(est).__name__)
     n_features = X.shape[1] * X.shape[2]
@@ -173,6 +177,7 @@ def check_common_params(est):
         )
     if not 0 <= est.overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), got {est.overlap!r}")
+    resolve_precision(est.precision, resolve_device(est.device))
 
 
 class Inputs:
@@ -229,7 +234,7 @@ def _remap(outputs, origins):
     return outputs
 
 
-def stream(est, fn, X, contract, *, device, desc, accumulate=None):
+def stream(est, fn, X, contract, *, device, desc, accumulate=None, profile=False):
     """Run ``fn`` over the windows of validated X through the one streaming path.
 
     Returns
@@ -250,6 +255,8 @@ def stream(est, fn, X, contract, *, device, desc, accumulate=None):
         device=device,
         accumulate=accumulate,
         desc=desc,
+        precision=est.precision,
+        profile=profile,
     )
     outputs = _remap(outputs, origins)
     return outputs, Inputs(outputs.source, is_raw)

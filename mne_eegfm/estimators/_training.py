@@ -58,7 +58,7 @@ class ProbeTrainer:
             yield rows, (self.tokens[rows].to(self.device),)
 
     def forward(self, tokens):
-        return self.net.classifier(tokens)
+        return self.net.classifier(tokens).float()
 
 
 class FinetuneTrainer:
@@ -112,7 +112,7 @@ class FinetuneTrainer:
             yield rows, (x, pos)
 
     def forward(self, x, positions):
-        return self.net(x, positions)
+        return self.net(x, positions).float()
 
 
 def fit_loop(trainer, optimizer, loss_fn, y_index, split, *, seed, stopping):

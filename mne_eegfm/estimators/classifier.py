@@ -12,8 +12,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from .._docs import fill_doc
 from ..inference import with_window
+from ..models.precision import precision_context
 from ..results import Predictions, softmax
 from ..utils import resolve_device
+from ._backend import check_backend, onnx_runner
+from ._checks import check_labels, fitted_contract, saved_params
 from ._inputs import (
     check_common_params,
     log_level,
@@ -26,6 +29,9 @@ from ._models import build_model, card_dict, freeze
 from ._training import FinetuneTrainer, ProbeTrainer, fit_loop
 
 _MODES = ("linear-probe", "finetune")
+# Parameters of the machine a classifier runs on, not of the model: a saved
+# classifier takes them from load(), never from the file.
+_MACHINE_PARAMS = ("device", "precision", "verbose")
 
 
 @fill_doc
@@ -70,7 +76,9 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         and dropout. With an int, fitting twice gives identical predictions
         (on the CPU; CUDA kernels may differ at floating-point precision).
     %(device)s
+    %(precision)s
     %(model_kwargs)s
+    %(backend)s
     %(verbose)s
 
     Attributes
@@ -119,13 +127,17 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         patience=5,
         random_state=None,
         device="auto",
+        precision="float32",
         model_kwargs=None,
+        backend="torch",
         verbose=None,
     ):
+        self.backend = backend
         self.batch_size = batch_size
         self.ch_names = ch_names
         self.class_weight = class_weight
         self.device = device
+        self.precision = precision
         self.encoder_lr_scale = encoder_lr_scale
         self.head = head
         self.info = info
@@ -156,12 +168,14 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())
         net = state.pop("model_", None)
+        state.pop("_onnx", None)
         if net is not None:
             state["_model_state"] = {
                 "config": net.config,
                 "tensors": {
                     key: value.detach().cpu() for key, value in net.state_dict().items()
                 },
+                "card": getattr(net, "card", None),
             }
         return state
 
@@ -173,6 +187,8 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             with torch.random.fork_rng(devices=[]):
                 net = create_model(**saved["config"])
             net.load_state_dict(saved["tensors"])
+            if saved.get("card") is not None:
+                net.card = saved["card"]
             state["model_"] = freeze(net)
         super().__setstate__(state)
 
@@ -180,6 +196,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self):
         check_common_params(self)
+        check_backend(self.backend)
         if self.mode not in _MODES:
             raise ValueError(
                 f"mode must be 'linear-probe' or 'finetune', got {self.mode!r}"
@@ -312,18 +329,20 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             net, contract = self._initial_model(len(classes), seed)
             contract = with_window(contract, self.window_s)
             self.model_ = net.to(resolve_device(self.device))
-            tokens, inputs = self._training_inputs(X, contract)
+            tokens, inputs, lengths = self._training_inputs(X, contract)
             y = self._labels(y, inputs)
             self.classes_ = classes
             y_index = np.searchsorted(classes, y)
-            self.contract_ = contract
+            self.contract_ = fitted_contract(contract, lengths, self.window_s)
             self._train(inputs, tokens, y_index, seed)
         return self
 
     def _training_inputs(self, X, contract):
         """Encoder tokens (linear probe) or windows in memory (fine-tuning)."""
         if self.mode == "finetune":
-            return None, materialise(self, X, contract)
+            inputs = materialise(self, X, contract)
+            lengths = [w.data.shape[-1] / w.sfreq for w in inputs.windows]
+            return None, inputs, lengths
         net = self.model_
         outputs, inputs = stream(
             self,
@@ -333,7 +352,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             device=next(net.parameters()).device,
             desc="Encoding",
         )
-        return outputs.values, inputs
+        return outputs.values, inputs, outputs.durations
 
     def _train(self, inputs, tokens, y_index, seed):
         train, valid = self._split(inputs.item, y_index, seed)
@@ -356,25 +375,29 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
                 weight_decay=self.weight_decay,
             )
             stopping = (self.max_epochs, self.patience)
-            self.history_ = fit_loop(
-                trainer, optimizer, loss_fn, y_index, (train, valid), seed=seed,
-                stopping=stopping,
-            )  # fmt: skip
+            with precision_context(self.precision, device):
+                self.history_ = fit_loop(
+                    trainer, optimizer, loss_fn, y_index, (train, valid), seed=seed,
+                    stopping=stopping,
+                )  # fmt: skip
         self.n_epochs_ = len(self.history_)
         freeze(net)
 
     # -- prediction ---------------------------------------------------------
 
-    def _outputs(self, X, accumulate=None, window_s=None):
+    def _outputs(self, X, accumulate=None, window_s=None, profile=False):
         """Logits of X through the streaming path, with metadata.
 
         ``accumulate="attention"`` also sums the channel-unification attention
         over the windows of each input; ``window_s`` replaces the window length
-        of ``contract_``.
+        of ``contract_`` (warning when it differs); ``profile=True`` gathers
+        each input's :class:`~mne_eegfm.ood.InputProfile`.
         """
         check_is_fitted(self)
         self._check_params()
         X = validate_X(self, X, reset=False)
+        if window_s is not None:
+            window_s = self.contract_.check_window(window_s)
         with log_level(self.verbose):
             device = resolve_device(self.device)
             net = self.model_.to(device).eval()
@@ -386,12 +409,13 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
 
             return stream(
                 self,
-                net,
+                onnx_runner(self, net, "forward") if self.backend == "onnx" else net,
                 X,
                 with_window(self.contract_, window_s),
                 device=device,
                 desc="Predicting",
                 accumulate=extra,
+                profile=profile,
             )
 
     def _logits(self, X):
@@ -509,7 +533,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         return params
 
     @classmethod
-    def load(cls, path, *, device="auto", verbose=None):
+    def load(cls, path, *, device="auto", precision="float32", verbose=None):
         """Load a classifier written by :meth:`save` (or a shipped classifier).
 
         Parameters
@@ -519,6 +543,8 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             name of a registered classifier checkpoint.
         device : str
             Device for prediction.
+        precision : "float32" | "bfloat16" | "auto"
+            Precision for prediction (see the class parameter ``precision``).
         verbose : bool | str | int | None
             MNE-style verbosity.
 
@@ -532,19 +558,14 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         with log_level(verbose):
             net = load_model(path)
         card = card_dict(net)
-        labels = card.get("labels")
-        if not labels:
-            raise ValueError(
-                f"{path} is not a classifier: its model card has no labels."
-            )
-        params = dict(card.get("estimator") or {})
-        if isinstance(params.get("class_weight"), list):
-            params["class_weight"] = {k: v for k, v in params["class_weight"]}
+        labels = check_labels(card.get("labels"), path)
+        params = saved_params(card, cls._get_param_names(), path)
         clf = cls(
             model=str(path),
             device=device,
+            precision=precision,
             verbose=verbose,
-            **{k: v for k, v in params.items() if k not in ("device", "verbose")},
+            **{k: v for k, v in params.items() if k not in _MACHINE_PARAMS},
         )
         clf.classes_ = np.asarray(labels)
         clf.model_ = freeze(net)

@@ -6,10 +6,25 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .._docs import fill_doc
 from ..inference import with_window
 from ..utils import resolve_device
+from ._backend import check_backend, onnx_runner
 from ._inputs import check_common_params, log_level, stream, validate_X
 from ._models import RANDOM_INIT_SEED, build_model, freeze
 
 _POOLINGS = ("mean", None)
+
+
+def _model_call(est, net):
+    """``fn(x, positions)`` giving the embedder's output with its backend."""
+    if est.pooling == "mean":
+        if est.backend == "onnx":
+            return onnx_runner(est, net, "embed")
+        return net.embed
+    encode = onnx_runner(est, net, "encode") if est.backend == "onnx" else net.encode
+
+    def fn(x, positions):
+        return encode(x, positions).transpose(1, 2)
+
+    return fn
 
 
 @fill_doc
@@ -36,7 +51,9 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
     %(on_missing)s
     %(batch_size)s
     %(device)s
+    %(precision)s
     %(model_kwargs)s
+    %(backend)s
     %(verbose)s
 
     Attributes
@@ -71,7 +88,9 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
         on_missing="raise",
         batch_size=32,
         device="auto",
+        precision="float32",
         model_kwargs=None,
+        backend="torch",
         verbose=None,
     ):
         self.model = model
@@ -85,7 +104,9 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
         self.on_missing = on_missing
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
         self.model_kwargs = model_kwargs
+        self.backend = backend
         self.verbose = verbose
 
     def __sklearn_tags__(self):
@@ -99,10 +120,12 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
         # The frozen model is reloaded from its source when needed.
         state.pop("_model", None)
         state.pop("_model_key", None)
+        state.pop("_onnx", None)
         return state
 
     def _check_params(self):
         check_common_params(self)
+        check_backend(self.backend)
         if self.pooling not in _POOLINGS:
             raise ValueError(f"pooling must be 'mean' or None, got {self.pooling!r}")
 
@@ -171,12 +194,7 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
         X = validate_X(self, X, reset=False)
         with log_level(self.verbose):
             net, contract = self._get_model()
-            if self.pooling == "mean":
-                fn = net.embed
-            else:
-
-                def fn(x, positions):
-                    return net.encode(x, positions).transpose(1, 2)
+            fn = _model_call(self, net)
 
             return stream(
                 self,

@@ -1,6 +1,6 @@
 """Models: state-space layers, channel unification, LuMamba, LUNA, FEMBA and heads."""
 
-from importlib import import_module
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "Mamba": "mamba",
@@ -12,14 +12,5 @@ _LAZY = {
     "FEMBA": "femba",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
+__all__ = __dir__()

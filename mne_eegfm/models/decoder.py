@@ -2,7 +2,8 @@
 
 from torch import nn
 
-from .frontend import Mlp
+from .heads import make_head
+from .unifier import Mlp
 
 #: Size of the channel-name vocabulary of the published checkpoints.
 N_CHANNEL_NAMES = 90
@@ -101,3 +102,38 @@ class ReconstructionDecoder(nn.Module):
         out = self.decoder_linear(self.norm(tgt))  # (B*S, C, P)
         out = out.view(n_batch, n_patch, n_chan, -1).permute(0, 2, 1, 3)
         return out.reshape(n_batch, n_chan, -1)
+
+
+def add_outputs(model, n_outputs, head, embed_dim, num_queries, patch_size, num_heads):
+    """Give a channel-unified model its pretraining layout or its task head.
+
+    With ``n_outputs=None`` the model gets ``decoder_head`` and ``channel_emb``;
+    otherwise ``classifier`` (and its unused mask token stops learning). The
+    attributes are registered in this order, the key order of the checkpoints.
+
+    Parameters
+    ----------
+    model : ChannelUnifiedModel
+        The model, modified in place.
+    n_outputs : int | None
+        Outputs of the classification head; None for the pretraining layout.
+    head : "query" | "mamba" | "linear" | None
+        Head type (default "query").
+    embed_dim : int
+        Token width E.
+    num_queries : int
+        Learned queries Q (model width D = Q * E).
+    patch_size : int
+        Samples per patch.
+    num_heads : int
+        Heads of the decoder's attention.
+    """
+    model.decoder_head = model.channel_emb = model.classifier = None
+    if n_outputs is None:
+        model.decoder_head = ReconstructionDecoder(
+            embed_dim, num_queries, patch_size, num_heads
+        )
+        model.channel_emb = ChannelEmbedding(embed_dim, N_CHANNEL_NAMES)
+    else:
+        model.mask_token.requires_grad_(False)
+        model.classifier = make_head(head or "query", model.embed_dim, n_outputs)

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .heads import make_head
 from .lumamba import BiMamba
 
@@ -135,17 +136,13 @@ class FEMBA(nn.Module):
             pos.transpose(1, 2), size=n_tokens, mode="linear", align_corners=False
         ).transpose(1, 2)
 
-    def encode(self, x, positions=None, channel_mask=None):
+    @fill_doc
+    def encode(self, x, positions=None, channel_mask=None):  # noqa: D417 (docdict)
         """Encoder output (B, T/16, 11*E); ``positions`` and ``channel_mask`` unused.
 
         Parameters
         ----------
-        x : torch.Tensor, shape (B, 22, T)
-            Normalised signals in the TCP bipolar order; T a multiple of 16.
-        positions : None
-            Unused (accepted for compatibility with the other models).
-        channel_mask : torch.Tensor | None, shape (B, 22)
-            Unused, but must be all True if given (no padding).
+        %(femba_input)s
 
         Returns
         -------
@@ -164,17 +161,13 @@ class FEMBA(nn.Module):
             h = norm(h + block(h))
         return h
 
-    def embed(self, x, positions=None, channel_mask=None):
+    @fill_doc
+    def embed(self, x, positions=None, channel_mask=None):  # noqa: D417 (docdict)
         """Pooled embedding (B, D).
 
         Parameters
         ----------
-        x : torch.Tensor, shape (B, 22, T)
-            Normalised signals in the TCP bipolar order; T a multiple of 16.
-        positions : None
-            Unused (accepted for compatibility with the other models).
-        channel_mask : torch.Tensor | None, shape (B, 22)
-            Unused, but must be all True if given (no padding).
+        %(femba_input)s
 
         Returns
         -------
@@ -183,17 +176,13 @@ class FEMBA(nn.Module):
         """
         return self.encode(x, positions, channel_mask).mean(dim=1)
 
-    def forward(self, x, positions=None, channel_mask=None):
+    @fill_doc
+    def forward(self, x, positions=None, channel_mask=None):  # noqa: D417 (docdict)
         """Logits (B, n_outputs).
 
         Parameters
         ----------
-        x : torch.Tensor, shape (B, 22, T)
-            Normalised signals in the TCP bipolar order; T a multiple of 16.
-        positions : None
-            Unused (accepted for compatibility with the other models).
-        channel_mask : torch.Tensor | None, shape (B, 22)
-            Unused, but must be all True if given (no padding).
+        %(femba_input)s
 
         Returns
         -------
@@ -204,17 +193,13 @@ class FEMBA(nn.Module):
             raise ValueError("this model has no classification head; pass n_outputs")
         return self.classifier(self.encode(x, positions, channel_mask))
 
-    def channel_attention(self, x, positions=None, channel_mask=None):
+    @fill_doc
+    def channel_attention(self, x, positions=None, channel_mask=None):  # noqa: D417 (docdict)
         """FEMBA has no channel attention: always raises.
 
         Parameters
         ----------
-        x : torch.Tensor, shape (B, 22, T)
-            Normalised signals in the TCP bipolar order; T a multiple of 16.
-        positions : None
-            Unused (accepted for compatibility with the other models).
-        channel_mask : torch.Tensor | None, shape (B, 22)
-            Unused, but must be all True if given (no padding).
+        %(femba_input)s
 
         Raises
         ------

@@ -9,12 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .frontend import Mlp
+from .._docs import fill_doc
 from .mamba import Mamba
+from .unifier import Mlp
 
 HEADS = ("query", "mamba", "linear")
 
 
+@fill_doc
 class QueryHead(nn.Module):
     """One learned query attends over the sequence, then an MLP D -> 4D -> n.
 
@@ -22,10 +24,7 @@ class QueryHead(nn.Module):
 
     Parameters
     ----------
-    embed_dim : int
-        Width D of the encoder output.
-    n_outputs : int
-        Number of outputs (classes).
+    %(head_size)s
     num_heads : int
         Attention heads.
     dropout : float
@@ -51,15 +50,13 @@ class QueryHead(nn.Module):
         return self.decoder_ffn(pooled[:, 0])
 
 
+@fill_doc
 class MambaHead(nn.Module):
     """Linear D -> hidden -> GELU -> Mamba -> mean over time -> Linear.
 
     Parameters
     ----------
-    embed_dim : int
-        Width D of the encoder output.
-    n_outputs : int
-        Number of outputs (classes).
+    %(head_size)s
     hidden : int
         Width of the head's Mamba layer.
     """
@@ -79,15 +76,13 @@ class MambaHead(nn.Module):
         return self.fc3(h.mean(dim=1))
 
 
+@fill_doc
 class LinearHead(nn.Module):
     """Mean over time, then one Linear layer.
 
     Parameters
     ----------
-    embed_dim : int
-        Width D of the encoder output.
-    n_outputs : int
-        Number of outputs (classes).
+    %(head_size)s
     """
 
     marker = None  # recognised by having fc1 and nothing else

@@ -3,9 +3,9 @@
 import torch
 from torch import nn
 
-from .decoder import N_CHANNEL_NAMES, ChannelEmbedding, ReconstructionDecoder
+from .._docs import fill_doc
+from .decoder import add_outputs
 from .frontend import PATCH_SIZE, ChannelUnifiedModel
-from .heads import make_head
 
 SSMS = ("mamba", "mamba2")
 
@@ -91,6 +91,7 @@ class BiMamba(nn.Module):
         return out.add_(rev) if not torch.is_grad_enabled() else out + rev
 
 
+@fill_doc
 class LuMamba(ChannelUnifiedModel):
     """LuMamba encoder with a reconstruction decoder or a classification head.
 
@@ -113,12 +114,7 @@ class LuMamba(ChannelUnifiedModel):
         Layer type of the blocks.
     d_state, d_conv, expand : int
         Hyperparameters of each Mamba layer.
-    embedding : "luna" | "multibranch"
-        Temporal patch embedding.
-    patch_size : int
-        Samples per patch.
-    dropout : float
-        Dropout of the channel unification (training only).
+    %(unified_patching)s
     """
 
     def __init__(
@@ -142,15 +138,9 @@ class LuMamba(ChannelUnifiedModel):
         )
         width = self.embed_dim
         # Registration order = key order of the published checkpoints.
-        self.decoder_head = self.channel_emb = self.classifier = None
-        if n_outputs is None:
-            self.decoder_head = ReconstructionDecoder(
-                embed_dim, num_queries, patch_size, num_heads
-            )
-            self.channel_emb = ChannelEmbedding(embed_dim, N_CHANNEL_NAMES)
-        else:
-            self.mask_token.requires_grad_(False)
-            self.classifier = make_head(head or "query", width, n_outputs)
+        add_outputs(
+            self, n_outputs, head, embed_dim, num_queries, patch_size, num_heads
+        )
         self.mamba_blocks = nn.ModuleList(
             BiMamba(width, ssm, d_state, d_conv, expand) for _ in range(num_blocks)
         )

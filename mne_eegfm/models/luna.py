@@ -4,9 +4,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .decoder import N_CHANNEL_NAMES, ChannelEmbedding, ReconstructionDecoder
+from .._docs import fill_doc
+from .decoder import add_outputs
 from .frontend import PATCH_SIZE, ChannelUnifiedModel
-from .heads import make_head
 
 # ---------------------------------------------------------------------------
 # Declarations read by the factory and the checkpoint registry.
@@ -138,6 +138,7 @@ class RotaryBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+@fill_doc
 class LUNA(ChannelUnifiedModel):
     """LUNA encoder with a reconstruction decoder or a classification head.
 
@@ -158,12 +159,7 @@ class LUNA(ChannelUnifiedModel):
         Transformer blocks.
     mlp_ratio : float
         MLP width of the blocks relative to D.
-    embedding : "luna" | "multibranch"
-        Temporal patch embedding.
-    patch_size : int
-        Samples per patch.
-    dropout : float
-        Dropout of the channel unification (training only).
+    %(unified_patching)s
     """
 
     def __init__(
@@ -187,15 +183,9 @@ class LUNA(ChannelUnifiedModel):
             RotaryBlock(width, num_heads * num_queries, mlp_ratio) for _ in range(depth)
         )
         self.norm = nn.LayerNorm(width)
-        self.decoder_head = self.channel_emb = self.classifier = None
-        if n_outputs is None:
-            self.decoder_head = ReconstructionDecoder(
-                embed_dim, num_queries, patch_size, num_heads
-            )
-            self.channel_emb = ChannelEmbedding(embed_dim, N_CHANNEL_NAMES)
-        else:
-            self.mask_token.requires_grad_(False)
-            self.classifier = make_head(head or "query", width, n_outputs)
+        add_outputs(
+            self, n_outputs, head, embed_dim, num_queries, patch_size, num_heads
+        )
 
     def temporal_encode(self, unified):
         """Rotary transformer blocks and final norm, (B, S, D) -> (B, S, D).

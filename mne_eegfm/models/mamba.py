@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .scan import selective_scan
 
 #: Tokens (batch x time) per piece when inference walks a long sequence in
@@ -161,18 +162,15 @@ class Mamba(nn.Module):
         self.D._no_weight_decay = True
         self.out_proj = nn.Linear(d_inner, d_model, bias=bias, **factory)
 
-    def forward(self, hidden_states, inference_params=None, reverse=False):
+    @fill_doc
+    def forward(self, hidden_states, inference_params=None, reverse=False):  # noqa: D417 (docdict)
         """Apply the block.
 
         Parameters
         ----------
         hidden_states : torch.Tensor, shape (batch, length, d_model)
             Input sequence.
-        inference_params : None
-            Step-by-step decoding is not supported; must be None.
-        reverse : bool
-            Run over the time-reversed sequence (output in the original
-            order), as the backward half of a bidirectional block.
+        %(ssm_options)s
 
         Returns
         -------

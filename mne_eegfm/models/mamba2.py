@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .mamba import causal_depthwise_conv, init_dt_bias
 from .scan import chunk_scan
 
@@ -207,18 +208,15 @@ class Mamba2(nn.Module):
             )
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **factory)
 
-    def forward(self, u, inference_params=None, reverse=False):
+    @fill_doc
+    def forward(self, u, inference_params=None, reverse=False):  # noqa: D417 (docdict)
         """Apply the block.
 
         Parameters
         ----------
         u : torch.Tensor, shape (batch, length, d_model)
             Input sequence.
-        inference_params : None
-            Step-by-step decoding is not supported; must be None.
-        reverse : bool
-            Run over the time-reversed sequence (output in the original
-            order), as the backward half of a bidirectional block.
+        %(ssm_options)s
 
         Returns
         -------

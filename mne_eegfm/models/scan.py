@@ -37,6 +37,7 @@ from functools import cache
 import torch
 import torch.nn.functional as F
 
+from .._docs import fill_doc
 from .precision import float32_region
 
 #: Number of state values updated per step that keeps the cores busy while the
@@ -216,17 +217,13 @@ def _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, state):
     return y
 
 
-def scan_loop(delta, At, B, C, du, states=None, h=None):
+@fill_doc
+def scan_loop(delta, At, B, C, du, states=None, h=None):  # noqa: D417 (docdict)
     """Sequential scan, in place on one cached state.
 
     Parameters
     ----------
-    delta, du : torch.Tensor, shape (batch, length, d_inner)
-        Step sizes and ``delta * u``.
-    At : torch.Tensor, shape (d_state, d_inner)
-        Transposed state matrix diagonal.
-    B, C : torch.Tensor, shape (batch, length, d_state)
-        Input and output projections.
+    %(scan_input)s
     states : torch.Tensor, shape (length, batch, d_state, d_inner) | None
         If given, filled with the state after every step (for the backward).
     h : torch.Tensor, shape (batch, d_state, d_inner) | None
@@ -277,17 +274,13 @@ def _n_segments(batch, length, state_size):
     return wanted
 
 
-def scan_segments(delta, At, B, C, du, n_segments=None, state=None):
+@fill_doc
+def scan_segments(delta, At, B, C, du, n_segments=None, state=None):  # noqa: D417 (docdict)
     """Scan without autograd, in segments side by side when the batch is small.
 
     Parameters
     ----------
-    delta, du : torch.Tensor, shape (batch, length, d_inner)
-        Step sizes and ``delta * u``.
-    At : torch.Tensor, shape (d_state, d_inner)
-        Transposed state matrix diagonal.
-    B, C : torch.Tensor, shape (batch, length, d_state)
-        Input and output projections.
+    %(scan_input)s
     n_segments : int | None
         Number of segments per sequence; None picks it from the sizes.
     state : torch.Tensor, shape (batch, d_state, d_inner) | None

@@ -6,6 +6,7 @@ import os
 import platform
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -50,6 +51,32 @@ def _hardware(device):
         return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
     return f"CPU ({cpu}, {os.cpu_count()} cores), {torch.get_num_threads()} thread(s)"
+
+
+def _writable_folder(out):
+    """Create ``out`` (and check it can be written) before any long work."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise click.BadParameter(
+            f"cannot write into {out}: {err.strerror or err}", param_hint="--out"
+        ) from None
+    return out
+
+
+def _create(config, items):
+    """The model to pretrain, or a usage error naming the bad config/option."""
+    from ..models import create_model
+
+    try:
+        return create_model(config, **_model_options(items))
+    except (KeyError, TypeError, ValueError) as err:
+        message = err.args[0] if err.args else err
+        raise click.BadParameter(str(message), param_hint="--config") from None
 
 
 def _check_run(out, run):
@@ -109,7 +136,11 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
 @click.option("--steps", default=1000, show_default=True, help="Total optimiser steps.")
 @click.option(
-    "--batch-size", default=32, show_default=True, help="Windows per step and process."
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Windows per step and process.",
 )
 @click.option("--lr", default=5e-4, show_default=True, help="Peak learning rate.")
 @click.option("--weight-decay", default=0.05, show_default=True)
@@ -205,7 +236,6 @@ def pretrain(
     (``mne_eegfm.pretrain.heldout``) are refused unless --exclude-heldout or
     --allow-heldout is given. Launch with torchrun for several processes.
     """
-    from ..models import create_model
     from ..preprocessing import InputContract
     from .data import WindowDataset, cache_recordings, find_sources
     from .trainer import barrier, init_distributed
@@ -225,10 +255,9 @@ def pretrain(
         sources = find_sources(data, holdout, heldout=heldout)
     except ValueError as err:
         raise click.UsageError(str(err)) from err
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _writable_folder(out)
     torch.manual_seed(seed)
-    model = create_model(config, **_model_options(model_option))
+    model = _create(config, model_option)
     crop = None
     if crop_s is not None:
         crop = int(round(crop_s * sfreq)) // model.patch_size * model.patch_size
@@ -269,7 +298,10 @@ def pretrain(
     cache = Path(cache_dir) if cache_dir else out / "cache"
     if rank != 0:
         barrier()
-    recordings = cache_recordings(sources, contract, cache, overlap=overlap)
+    try:
+        recordings = cache_recordings(sources, contract, cache, overlap=overlap)
+    except OSError as err:
+        raise click.ClickException(f"{err}; nothing was trained.") from None
     if rank == 0:
         barrier()
     dataset = WindowDataset(recordings)

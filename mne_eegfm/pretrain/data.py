@@ -13,6 +13,7 @@ kept are pure functions of the seed, the epoch, the rank and the step, which
 is what makes resuming exact.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -215,13 +216,18 @@ def _load_entry(folder):
     )
 
 
+#: Errors of the cache's disk (full, quota, read-only): they end the run.
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 @verbose
 def cache_recordings(sources, contract, cache_dir, overlap=0.0, verbose=None):
     """Preprocess every recording once and return the cached windows.
 
     Recordings that cannot be read or preprocessed (unreadable file, no EEG
     channel with a known position, too short for one window...) are skipped
-    with a warning giving the reason; they never stop the run.
+    with a warning giving the reason; they never stop the run. A full or
+    read-only cache disk does (OSError naming the recording).
 
     Parameters
     ----------
@@ -251,6 +257,13 @@ def cache_recordings(sources, contract, cache_dir, overlap=0.0, verbose=None):
                 logger.info(f"Preprocessing {source.path}")
                 _preprocess(source, contract, overlap, folder)
             recordings.append(_load_entry(folder))
+        except OSError as err:
+            if err.errno in _DISK_ERRORS:  # never train on a silent subset
+                raise OSError(
+                    err.errno,
+                    f"Could not cache {source.path} in {cache_dir}: {err.strerror}",
+                ) from None
+            warn(f"Skipping {source.path}: {type(err).__name__}: {err}")
         except Exception as err:  # a bad recording must not end a long run
             warn(f"Skipping {source.path}: {type(err).__name__}: {err}")
     if not recordings:
@@ -346,9 +359,13 @@ class MontageBatchSampler:
         self.rank = rank
         self.world_size = world_size
 
+    def total_batches(self):
+        """Number of batches per epoch, all ranks together."""
+        return sum(-(-len(group) // self.batch_size) for group in self.groups)
+
     def batches_per_epoch(self):
         """Number of batches each rank gets per epoch."""
-        total = sum(-(-len(group) // self.batch_size) for group in self.groups)
+        total = self.total_batches()
         if total < self.world_size:
             raise ValueError(
                 f"{total} batch(es) per epoch cannot be shared by {self.world_size} "
@@ -358,16 +375,22 @@ class MontageBatchSampler:
 
     def epoch(self, epoch):
         """All batches of this rank for one epoch (list of (n, 2) arrays)."""
-        rng = np.random.default_rng([self.seed, epoch])
-        batches = []
-        for group in self.groups:
-            order = group[rng.permutation(len(group))]
-            n_batches = -(-len(order) // self.batch_size)
-            wrapped = np.resize(order, (n_batches * self.batch_size, 2))
-            batches += list(wrapped.reshape(n_batches, self.batch_size, 2))
-        batches = [batches[i] for i in rng.permutation(len(batches))]
+        batches = self.shuffled_batches(np.random.default_rng([self.seed, epoch]))
         per_rank = self.batches_per_epoch()
         return batches[: per_rank * self.world_size][self.rank :: self.world_size]
+
+    def shuffled_batches(self, rng):
+        """All batches of one epoch, in the order drawn from ``rng``."""
+        batches = []
+        for group in self.groups:
+            batches += self.cut(group[rng.permutation(len(group))])
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def cut(self, order):
+        """Cut (n, 2) pairs into full batches, wrapping around to fill the last."""
+        n_batches = -(-len(order) // self.batch_size)
+        wrapped = np.resize(order, (n_batches * self.batch_size, 2))
+        return list(wrapped.reshape(n_batches, self.batch_size, 2))
 
 
 def channel_subset(n_chan, rng, max_channels=None, min_channels=1, drop_prob=0.0):
@@ -467,23 +490,11 @@ class MixedBatchSampler(MontageBatchSampler):
     holds windows of several montages (load them with :func:`mixed_batch`).
     """
 
-    def batches_per_epoch(self):
-        """Number of batches each rank gets per epoch."""
-        total = -(-sum(len(group) for group in self.groups) // self.batch_size)
-        if total < self.world_size:
-            raise ValueError(
-                f"{total} batch(es) per epoch cannot be shared by {self.world_size} "
-                "processes; use more data or a smaller batch size."
-            )
-        return total // self.world_size
+    def total_batches(self):
+        """Number of batches per epoch, all ranks together."""
+        return -(-sum(len(group) for group in self.groups) // self.batch_size)
 
-    def epoch(self, epoch):
-        """All batches of this rank for one epoch (list of (n, 2) arrays)."""
-        rng = np.random.default_rng([self.seed, epoch])
+    def shuffled_batches(self, rng):
+        """All batches of one epoch, in the order drawn from ``rng``."""
         pairs = np.concatenate(self.groups)
-        order = pairs[rng.permutation(len(pairs))]
-        n_batches = -(-len(order) // self.batch_size)
-        wrapped = np.resize(order, (n_batches * self.batch_size, 2))
-        batches = list(wrapped.reshape(n_batches, self.batch_size, 2))
-        per_rank = self.batches_per_epoch()
-        return batches[: per_rank * self.world_size][self.rank :: self.world_size]
+        return self.cut(pairs[rng.permutation(len(pairs))])

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
+
 OBJECTIVES = ("mixed", "recon", "lejepa", "spectral")
 #: Frequency bands (Hz) of the band-power target.
 BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 20.0), (20.0, 30.0), (30.0, 45.0))
@@ -488,21 +490,15 @@ class PretrainObjective:
         """
         return dict(vars(self))
 
-    def reconstruction_terms(
+    @fill_doc
+    def reconstruction_terms(  # noqa: D417 (docdict)
         self, model, x, positions, channel_mask, generator, head=None
     ):
         """Masked reconstruction + query specialisation (+ spectral) terms.
 
         Parameters
         ----------
-        model : torch.nn.Module
-            A model with ``pretrain_forward``, ``encode`` and ``patch_size``.
-        x : torch.Tensor
-            ``(B, C, T)`` normalised windows.
-        positions : torch.Tensor
-            ``(C, 3)`` or ``(B, C, 3)`` channel positions (metres).
-        channel_mask : torch.Tensor | None
-            Bool ``(B, C)``, True for real channels.
+        %(objective_batch)s
         generator : torch.Generator | None
             CPU generator for the patch mask.
         head : BandPowerHead | None
@@ -563,7 +559,7 @@ class PretrainObjective:
         loss : torch.Tensor
             Scalar.
         """
-        from ..models.frontend import check_inputs
+        from ..models.positions import check_inputs
 
         if head is None:
             raise ValueError("the band-power target needs a BandPowerHead")
@@ -581,19 +577,13 @@ class PretrainObjective:
         prediction = head(segments.mean(2).float(), locations.float())
         return band_power_loss(prediction, target, mask)
 
-    def lejepa_terms(self, model, x, positions, channel_mask, generator, step):
+    @fill_doc
+    def lejepa_terms(self, model, x, positions, channel_mask, generator, step):  # noqa: D417 (docdict)
         """LeJEPA loss on random local and global time crops.
 
         Parameters
         ----------
-        model : torch.nn.Module
-            A model with ``pretrain_forward``, ``encode`` and ``patch_size``.
-        x : torch.Tensor
-            ``(B, C, T)`` normalised windows.
-        positions : torch.Tensor
-            ``(C, 3)`` or ``(B, C, 3)`` channel positions (metres).
-        channel_mask : torch.Tensor | None
-            Bool ``(B, C)``, True for real channels.
+        %(objective_batch)s
         generator : torch.Generator | None
             CPU generator for the time crops.
         step : int
@@ -621,21 +611,15 @@ class PretrainObjective:
         )
         return {"lejepa": loss, **parts}
 
-    def __call__(
+    @fill_doc
+    def __call__(  # noqa: D417 (docdict)
         self, model, x, positions, channel_mask=None, generator=None, step=0, head=None
     ):
         """Compute the loss of one batch.
 
         Parameters
         ----------
-        model : torch.nn.Module
-            A model with ``pretrain_forward``, ``encode`` and ``patch_size``.
-        x : torch.Tensor
-            ``(B, C, T)`` normalised windows.
-        positions : torch.Tensor
-            ``(C, 3)`` or ``(B, C, 3)`` channel positions (metres).
-        channel_mask : torch.Tensor | None
-            Bool ``(B, C)``.
+        %(objective_batch)s
         generator : torch.Generator | None
             CPU generator for masks and crops.
         step : int

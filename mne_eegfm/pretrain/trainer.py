@@ -164,11 +164,14 @@ def _trim_log(log_path, last_step):
     """Drop log lines of steps after the checkpoint we resume from."""
     if not log_path.is_file():
         return
-    lines = [
-        line
-        for line in log_path.read_text().splitlines()
-        if line.strip() and json.loads(line)["step"] <= last_step
-    ]
+    lines = []
+    for line in log_path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line cut by a kill or a full disk: dropped
+            continue
+        if isinstance(record, dict) and record.get("step", last_step + 1) <= last_step:
+            lines.append(line)
     log_path.write_text("".join(f"{line}\n" for line in lines))
 
 
