@@ -123,7 +123,6 @@ def _chunks(inst, contract, overlap, on_missing, batch_size):
                 f"Preprocessing returned {len(windows.data)} windows for "
                 f"{len(inst)} epochs; expected one window per epoch."
             )
-        _check_reasons(windows)
         return [windows]
     if not isinstance(inst, BaseRaw):
         raise TypeError(
@@ -136,20 +135,6 @@ def _chunks(inst, contract, overlap, on_missing, batch_size):
         on_missing=on_missing,
         chunk_s=_chunk_seconds(contract, overlap, batch_size),
     )
-
-
-def _check_reasons(windows):
-    """Epochs that cannot be evaluated (flat) are an error, not an answer."""
-    if windows.reasons is None:
-        return
-    bad = np.flatnonzero(windows.reasons != "")
-    if len(bad):
-        shown = ", ".join(map(str, bad[:10])) + ("..." if len(bad) > 10 else "")
-        raise ValueError(
-            f"{len(bad)} of {len(windows.reasons)} epochs cannot be evaluated "
-            f"({windows.reasons[bad[0]]}; indices {shown}): drop them first, "
-            f"e.g. epochs.drop([{shown.rstrip('.')}])."
-        )
 
 
 def _bad_annotations(inst):

@@ -28,7 +28,7 @@ Silent wrong or stale output
   ``test_all_channels_flat_recording_is_not_evaluated``; flat windows and
   epochs: contract ``test_flat_windows_are_skipped_and_counted``,
   ``test_flat_epochs_are_marked``; flat epochs in the estimators: models
-  ``test_flat_epochs_are_an_error_naming_them_never_an_answer``
+  ``test_flat_epochs_warn_naming_them_and_stay_finite``
 - ``EEG A2-A1`` kept as a scalp channel, log says "bipolar": contract
   ``test_ear_reference_channels_are_left_out_and_not_bipolar``,
   ``test_one_bipolar_channel_does_not_make_a_referential_montage_bipolar``
