@@ -257,5 +257,5 @@ def test_disk_full_when_fit_saves_is_one_line(tmp_path, monkeypatch):
     assert "No space left on device" in output and "Traceback" not in output
 
 
-def _fake_labelled(data, recordings, target, window, max_windows):
+def _fake_labelled(data, recordings, target, window, max_windows, show_progress=False):
     return [("01", "x", ["a"]), ("02", "y", ["b"])], []
