@@ -62,18 +62,25 @@ def saved_params(card, allowed, path):
     return params
 
 
+def _has_info(obj):
+    """Whether ``obj`` carries MNE measurement info (Evoked, Spectrum, ...).
+
+    A pandas DataFrame has an ``info`` method, not an ``mne.Info`` (a dict).
+    """
+    return isinstance(getattr(obj, "info", None), dict)
+
+
 def check_x_type(X):
     """Refuse X that is neither MNE data nor array-like, naming its type."""
     if isinstance(X, np.ndarray):
         return
     items = X if isinstance(X, list | tuple) else None
     if items is None:
-        wrong = isinstance(X, str | bytes | os.PathLike) or hasattr(X, "info")
+        wrong = isinstance(X, str | bytes | os.PathLike) or _has_info(X)
         what = type(X).__name__
     else:
         wrong = not items or any(
-            isinstance(x, str | bytes | os.PathLike) or hasattr(x, "info")
-            for x in items
+            isinstance(x, str | bytes | os.PathLike) or _has_info(x) for x in items
         )
         kinds = sorted({type(x).__name__ for x in items})
         what = (
