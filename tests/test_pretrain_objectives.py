@@ -7,15 +7,19 @@ import pytest
 import torch
 from torch import nn
 
+from mne_eegfm.pretrain.bandpower import BANDS, log_band_power
+from mne_eegfm.pretrain.lejepa import (
+    lejepa_loss,
+    random_channel_subsets,
+    random_directions,
+    random_time_crops,
+    sigreg,
+)
 from mne_eegfm.pretrain.objectives import (
     PretrainObjective,
-    lejepa_loss,
     query_specialization_loss,
-    random_directions,
     random_patch_mask,
-    random_time_crops,
     reconstruction_loss,
-    sigreg,
     spectral_loss,
 )
 
@@ -91,6 +95,44 @@ def test_time_crops_are_contiguous_per_sample():
     assert torch.all(views[:, 1] - views[:, 0] == 10)
     with pytest.raises(ValueError, match="longer than T=10"):
         random_time_crops(x, 1, 11)
+
+
+def test_channel_subsets_per_view():
+    gen = torch.Generator().manual_seed(0)
+    real = torch.tensor([[True] * 8, [True] * 3 + [False] * 5, [True] + [False] * 7])
+    mask = random_channel_subsets(real, 4, 0.5, gen).reshape(4, 3, 8)
+    assert not (mask & ~real).any()  # padded channels never kept
+    assert mask.sum(-1).tolist() == [[4, 2, 1]] * 4  # half, at least 2 (or all 1)
+    assert len({tuple(view[0].tolist()) for view in mask}) > 1  # views differ
+    with pytest.raises(ValueError, match="fraction must be in"):
+        random_channel_subsets(real, 2, 0.0)
+
+
+def test_objective_view_channels_reach_the_encoder():
+    seen = []
+
+    class _Recorder(_Toy):
+        def encode(self, x, positions, channel_mask=None):
+            seen.append(channel_mask)
+            return super().encode(x, positions, channel_mask)
+
+    objective = PretrainObjective(
+        "lejepa", local_patches=1, global_patches=2, num_slices=8, view_channels=0.5
+    )
+    objective(_Recorder(), torch.randn(3, 6, 16), torch.zeros(6, 3), step=1)
+    assert [m.shape for m in seen] == [(12, 6), (6, 6)]  # (views x batch, channels)
+    assert all((m.sum(1) == 3).all() for m in seen)
+    with pytest.raises(ValueError, match="view_channels"):
+        PretrainObjective("lejepa", view_channels=1.5)
+
+
+def test_log_band_power_finds_the_band_of_a_sinusoid():
+    sfreq, t = 128.0, torch.arange(256) / 128.0
+    x = torch.stack([torch.sin(2 * math.pi * f * t) for f in (2.0, 10.0, 35.0)])
+    power = log_band_power(x[None], sfreq, segment=128)  # (1, 2 segments, 3, bands)
+    assert power.shape == (1, 2, 3, len(BANDS))
+    assert power.argmax(-1)[0, 0].tolist() == [0, 2, 5]  # delta, alpha, gamma
+    assert torch.allclose(power.exp().sum(-1), torch.ones(1, 2, 3), atol=1e-2)
 
 
 def test_random_directions_unit_and_seeded():

@@ -22,7 +22,7 @@ from mne_eegfm.pretrain.data import (
     cache_recordings,
     find_sources,
 )
-from mne_eegfm.pretrain.objectives import sigreg
+from mne_eegfm.pretrain.lejepa import sigreg
 from mne_eegfm.pretrain.trainer import load_checkpoint, warmup_cosine
 
 # A tiny run, shared by the in-process runs and the subprocesses: synthetic
@@ -231,7 +231,7 @@ DDP_CHECK = textwrap.dedent(
     import torch.distributed as dist
     sys.path.insert(0, os.path.dirname(__file__))
     from tiny_run import tiny_run
-    from mne_eegfm.pretrain.objectives import sigreg
+    from mne_eegfm.pretrain.lejepa import sigreg
 
     out = sys.argv[1]
     model = tiny_run(out, 4)

@@ -187,6 +187,20 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
     help="Weight of the band-power target (default: 1 for --objective spectral).",
 )
 @click.option(
+    "--lejepa-weight",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Weight of LeJEPA in --objective mixed.",
+)
+@click.option(
+    "--view-channels",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Fraction of a window's channels each LeJEPA view sees (own subset per view).",
+)
+@click.option(
     "--mixed-montages",
     is_flag=True,
     help="Mix every montage in every batch (padded, with a channel mask).",
@@ -222,8 +236,9 @@ def pretrain(
     data, config, out, resume, steps, batch_size, lr, weight_decay, warmup_steps,
     checkpoint_every, objective, spectral, seed, holdout_subjects, sfreq, l_freq,
     h_freq, notch, window_s, overlap, cache_dir, model_option, device, threads, card,
-    float16, bandpower_weight, mixed_montages, max_channels, min_channels,
-    channel_dropout, crop_s, precision, exclude_heldout, allow_heldout,
+    float16, bandpower_weight, lejepa_weight, view_channels, mixed_montages,
+    max_channels, min_channels, channel_dropout, crop_s, precision,
+    exclude_heldout, allow_heldout,
 ):  # fmt: skip
     """Pretrain (or continue pretraining) a model on unlabeled EEG in DATA.
 
@@ -265,6 +280,8 @@ def pretrain(
         objective,
         spectral=(1.0, 1.0) if spectral else None,
         bandpower_weight=bandpower_weight,
+        lejepa_weight=lejepa_weight,
+        view_channels=view_channels,
         sfreq=sfreq,
     )
     batches = {

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docs import fill_doc
+from .bandpower import BandPowerHead, band_power_term
+from .lejepa import lejepa_loss, random_channel_subsets, random_time_crops
 
 OBJECTIVES = ("mixed", "recon", "lejepa", "spectral")
-#: Frequency bands (Hz) of the band-power target.
-BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 20.0), (20.0, 30.0), (30.0, 45.0))
 
 
 def random_patch_mask(shape, ratio=0.5, channel_mask=None, generator=None):
@@ -131,97 +131,6 @@ def spectral_loss(recon, target, alpha=1.0, beta=1.0):
     return alpha * F.l1_loss(recon, target) + beta * spectral.square().mean()
 
 
-def log_band_power(x, sfreq, segment, bands=BANDS):
-    """Log relative band power of each channel in consecutive segments.
-
-    Each segment is Hann-windowed; the power of each band is divided by the
-    power of all the bands together, so the target does not depend on the
-    amplitude (windows are z-scored anyway) and means the same on any device.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        ``(B, C, T)`` signals, ``T`` a multiple of ``segment``.
-    sfreq : float
-        Sampling rate (Hz).
-    segment : int
-        Samples per segment.
-    bands : sequence of (float, float)
-        Band edges (Hz), low edge included, high edge excluded.
-
-    Returns
-    -------
-    power : torch.Tensor
-        ``(B, T // segment, C, n_bands)`` natural log of the relative power.
-    """
-    n_batch, n_chan, n_times = x.shape
-    segs = x.float().reshape(n_batch, n_chan, n_times // segment, segment)
-    segs = segs - segs.mean(-1, keepdim=True)
-    window = torch.hann_window(segment, periodic=False, device=x.device)
-    spectrum = torch.fft.rfft(segs * window, dim=-1).abs().square()
-    freqs = torch.fft.rfftfreq(segment, 1.0 / sfreq).to(x.device)
-    power = torch.stack(
-        [spectrum[..., (freqs >= lo) & (freqs < hi)].sum(-1) for lo, hi in bands], -1
-    )
-    relative = power / power.sum(-1, keepdim=True).clamp_min(1e-12)
-    return torch.log(relative + 1e-4).transpose(1, 2)
-
-
-class BandPowerHead(nn.Module):
-    """Predict each electrode's band power from the latent and its position.
-
-    A segment of the latent (patches averaged) and the electrode's location
-    embedding are mapped to a shared hidden space, added, and read out as the
-    log relative power of each band. Since the electrode is named only by
-    its position, the target teaches the latent the spectral and spatial
-    content of any montage.
-
-    Parameters
-    ----------
-    latent_dim : int
-        Width of the encoder output.
-    location_dim : int
-        Width of the location embedding.
-    n_bands : int
-        Number of bands (``len(BANDS)``).
-    hidden : int
-        Hidden width.
-    """
-
-    def __init__(self, latent_dim, location_dim, n_bands=6, hidden=128):
-        super().__init__()
-        self.latent = nn.Linear(latent_dim, hidden)
-        self.location = nn.Linear(location_dim, hidden)
-        self.out = nn.Sequential(nn.GELU(), nn.Linear(hidden, n_bands))
-
-    def forward(self, segments, locations):
-        """``(B, G, D)`` segments and ``(B, C, E)`` locations -> ``(B, G, C, n)``."""
-        hidden = self.latent(segments)[:, :, None] + self.location(locations)[:, None]
-        return self.out(hidden)
-
-
-def band_power_loss(prediction, target, channel_mask=None):
-    """Mean squared error over real channels, segments and bands.
-
-    Parameters
-    ----------
-    prediction, target : torch.Tensor
-        ``(B, G, C, n_bands)``.
-    channel_mask : torch.Tensor | None
-        Bool ``(B, C)``, True for real channels.
-
-    Returns
-    -------
-    loss : torch.Tensor
-        Scalar.
-    """
-    errors = (prediction.float() - target.float()).square().mean(-1)
-    if channel_mask is None:
-        return errors.mean()
-    weights = channel_mask.float()[:, None, :].expand_as(errors)
-    return _weighted_mean(errors, weights)
-
-
 def query_specialization_loss(attention):
     """Mean of the squares of ``A @ A.T`` with its diagonal zeroed.
 
@@ -239,165 +148,6 @@ def query_specialization_loss(attention):
     gram = attention @ attention.transpose(1, 2)
     eye = torch.eye(gram.shape[-1], dtype=torch.bool, device=gram.device)
     return gram.masked_fill(eye, 0.0).square().mean()
-
-
-def random_time_crops(x, n_views, length, generator=None):
-    """Crop ``n_views`` windows of ``length`` samples, each sample its own start.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        ``(B, C, T)``.
-    n_views : int
-        Number of crops.
-    length : int
-        Samples per crop (at most T).
-    generator : torch.Generator | None
-        Source of randomness (CPU generator).
-
-    Returns
-    -------
-    views : torch.Tensor
-        ``(n_views * B, C, length)``, view-major (all samples of view 0 first).
-    """
-    n_batch, n_chan, n_times = x.shape
-    if length > n_times:
-        raise ValueError(f"crop of {length} samples is longer than T={n_times}")
-    starts = torch.randint(
-        0, n_times - length + 1, (n_views, n_batch), generator=generator
-    )
-    index = starts[:, :, None] + torch.arange(length)
-    index = index[:, :, None, :].expand(-1, -1, n_chan, -1).to(x.device)
-    crops = torch.gather(x[None].expand(n_views, -1, -1, -1), 3, index)
-    return crops.reshape(n_views * n_batch, n_chan, length)
-
-
-def _all_reduce_sum(tensor):
-    """Differentiable sum over DDP ranks (identity when not distributed)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return tensor
-    from torch.distributed.nn.functional import all_reduce
-
-    return all_reduce(tensor, op=dist.ReduceOp.SUM)
-
-
-def _global_batch_size(n_local, device):
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return n_local
-    count = torch.tensor([float(n_local)], device=device)
-    dist.all_reduce(count)
-    return int(count.item())
-
-
-def random_directions(dim, num_slices, seed):
-    """Unit directions ``(dim, num_slices)`` drawn from a generator seeded by ``seed``.
-
-    Parameters
-    ----------
-    dim : int
-        Embedding dimension.
-    num_slices : int
-        Number of directions.
-    seed : int
-        Seed (the training step), so every rank draws the same directions.
-
-    Returns
-    -------
-    directions : torch.Tensor
-        Float32, each column of unit norm.
-    """
-    generator = torch.Generator().manual_seed(int(seed))
-    directions = torch.randn(dim, num_slices, generator=generator)
-    return directions / directions.norm(dim=0, keepdim=True)
-
-
-def sigreg(embeddings, seed=0, num_slices=128, n_points=17, t_max=5.0):
-    """Sliced Epps-Pulley statistic of LeJEPA's SIGReg (0 for N(0, I) in the limit).
-
-    The embeddings are projected on ``num_slices`` random unit directions; for
-    each slice the empirical characteristic function ``phi(t) = mean exp(i t z)``
-    is compared to the standard normal one at ``n_points`` values of ``t`` in
-    ``[-t_max, t_max]``, weighted by ``exp(-t^2 / 2)``, integrated with the
-    trapezoid rule and multiplied by the (global) number of samples N; the
-    result is averaged over slices. Under DDP the sums behind ``phi`` and N
-    are reduced over all ranks (differentiably), so every rank gets the
-    statistic of the global batch.
-
-    For N standard normal samples its expectation is
-    ``sqrt(2 pi) - sqrt(2 pi / 3) ~ 1.06``; for a batch collapsed to one
-    point it is about ``0.41 * N``.
-
-    Parameters
-    ----------
-    embeddings : torch.Tensor
-        ``(N, D)``.
-    seed : int
-        Seed of the random directions (the training step).
-    num_slices : int
-        Number of random directions K.
-    n_points : int
-        Integration points.
-    t_max : float
-        Half-width of the integration interval.
-
-    Returns
-    -------
-    statistic : torch.Tensor
-        Scalar.
-    """
-    embeddings = embeddings.float()
-    directions = random_directions(embeddings.shape[1], num_slices, seed)
-    projections = embeddings @ directions.to(embeddings.device)
-    t = torch.linspace(-t_max, t_max, n_points, device=embeddings.device)
-    angles = projections[:, :, None] * t
-    sums = torch.stack([angles.cos().sum(0), angles.sin().sum(0)])
-    sums = _all_reduce_sum(sums)
-    n_total = _global_batch_size(embeddings.shape[0], embeddings.device)
-    real, imag = sums[0] / n_total, sums[1] / n_total
-    gaussian = torch.exp(-0.5 * t.square())
-    error = ((real - gaussian).square() + imag.square()) * gaussian
-    return torch.trapezoid(error, t, dim=-1).mul(n_total).mean()
-
-
-def lejepa_loss(local_embeddings, global_embeddings, seed=0, lam=0.002, num_slices=128):
-    """LeJEPA loss ``(1 - lam) * prediction + lam * SIGReg``.
-
-    ``prediction`` is the mean over local views (and samples, and embedding
-    dimensions) of the squared difference between the mean of the global
-    view embeddings and each local view embedding. SIGReg is averaged over
-    all views.
-
-    Parameters
-    ----------
-    local_embeddings : torch.Tensor
-        ``(V_local, B, D)`` pooled embeddings of the local views.
-    global_embeddings : torch.Tensor
-        ``(V_global, B, D)`` pooled embeddings of the global views.
-    seed : int
-        Seed of SIGReg's random directions (the training step).
-    lam : float
-        Weight of SIGReg.
-    num_slices : int
-        Number of SIGReg directions.
-
-    Returns
-    -------
-    loss : torch.Tensor
-        Scalar.
-    parts : dict of str to torch.Tensor
-        ``"pred"`` and ``"sigreg"`` (detached).
-    """
-    center = global_embeddings.float().mean(0)
-    pred = (center[None] - local_embeddings.float()).square().mean()
-    views = torch.cat([local_embeddings, global_embeddings])
-    reg = torch.stack([sigreg(v, seed=seed, num_slices=num_slices) for v in views])
-    reg = reg.mean()
-    loss = (1.0 - lam) * pred + lam * reg
-    return loss, {"pred": pred.detach(), "sigreg": reg.detach()}
 
 
 class PretrainObjective:
@@ -427,6 +177,12 @@ class PretrainObjective:
         SIGReg directions.
     jitter : float
         Std of the Gaussian jitter on normalised channel coordinates.
+    view_channels : float
+        Fraction of each window's channels that each LeJEPA view sees, drawn
+        anew per view. 1 (default) gives every view all channels, as in
+        ``model-spec.md``; below 1 the views also differ in montage, so the
+        pooled embedding is pushed to be the same whichever electrodes
+        record the window.
     spectral : tuple of float | None
         ``(alpha, beta)`` to add EEGM2's spectral term on the reconstruction.
     bandpower_weight : float | None
@@ -452,6 +208,7 @@ class PretrainObjective:
         global_patches=16,
         num_slices=128,
         jitter=0.02,
+        view_channels=1.0,
         spectral=None,
         bandpower_weight=None,
         sfreq=128.0,
@@ -471,6 +228,9 @@ class PretrainObjective:
         self.global_patches = global_patches
         self.num_slices = num_slices
         self.jitter = jitter
+        if not 0.0 < view_channels <= 1.0:
+            raise ValueError(f"view_channels must be in (0, 1], got {view_channels}")
+        self.view_channels = float(view_channels)
         self.spectral = spectral
         if bandpower_weight is None:
             bandpower_weight = 1.0 if name == "spectral" else 0.0
@@ -531,51 +291,11 @@ class PretrainObjective:
             alpha, beta = self.spectral
             parts["spectral"] = spectral_loss(out["recon"], x, alpha, beta)
         if self.bandpower_weight:
-            parts["bandpower"] = self.bandpower_term(
-                model, head, out["latent"], x, positions, channel_mask
-            )
+            parts["bandpower"] = band_power_term(
+                model, head, out["latent"], x, positions, channel_mask,
+                self.sfreq, self.segment_patches,
+            )  # fmt: skip
         return parts
-
-    def bandpower_term(self, model, head, latent, x, positions, channel_mask):
-        """Band-power target: predict each electrode's spectrum from the latent.
-
-        Parameters
-        ----------
-        model : torch.nn.Module
-            The model (for ``location_embedding``).
-        head : BandPowerHead
-            The prediction head.
-        latent : torch.Tensor
-            ``(B, S, D)`` encoder output of the masked input.
-        x : torch.Tensor
-            ``(B, C, T)`` normalised windows (the unmasked target).
-        positions : torch.Tensor
-            ``(C, 3)`` or ``(B, C, 3)`` channel positions (metres).
-        channel_mask : torch.Tensor | None
-            Bool ``(B, C)``, True for real channels.
-
-        Returns
-        -------
-        loss : torch.Tensor
-            Scalar.
-        """
-        from ..models.positions import check_inputs
-
-        if head is None:
-            raise ValueError("the band-power target needs a BandPowerHead")
-        n_seg = max(1, latent.shape[1] // self.segment_patches)
-        per_seg = latent.shape[1] // n_seg
-        usable = n_seg * per_seg
-        segments = latent[:, :usable].reshape(latent.shape[0], n_seg, per_seg, -1)
-        positions, mask = check_inputs(x, positions, channel_mask, model.patch_size)
-        locations = model.location_embedding(positions, mask)
-        target = log_band_power(
-            x[..., : usable * model.patch_size],
-            self.sfreq,
-            per_seg * model.patch_size,
-        )
-        prediction = head(segments.mean(2).float(), locations.float())
-        return band_power_loss(prediction, target, mask)
 
     @fill_doc
     def lejepa_terms(self, model, x, positions, channel_mask, generator, step):  # noqa: D417 (docdict)
@@ -603,13 +323,23 @@ class PretrainObjective:
         ):
             views = random_time_crops(x, n_views, n_patches * size, generator)
             pos = positions if positions.dim() == 2 else positions.repeat(n_views, 1, 1)
-            mask = None if channel_mask is None else channel_mask.repeat(n_views, 1)
+            mask = self._view_channels(x, channel_mask, n_views, generator)
             pooled = model.encode(views, pos, channel_mask=mask).mean(1)
             embeddings.append(pooled.reshape(n_views, x.shape[0], -1))
         loss, parts = lejepa_loss(
             *embeddings, seed=step, lam=self.lejepa_lambda, num_slices=self.num_slices
         )
         return {"lejepa": loss, **parts}
+
+    def _view_channels(self, x, channel_mask, n_views, generator):
+        """Channel mask ``(n_views * B, C)`` of the views (None: all channels)."""
+        if self.view_channels == 1.0:
+            return None if channel_mask is None else channel_mask.repeat(n_views, 1)
+        if channel_mask is None:
+            channel_mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        return random_channel_subsets(
+            channel_mask, n_views, self.view_channels, generator
+        )
 
     @fill_doc
     def __call__(  # noqa: D417 (docdict)
