@@ -209,3 +209,14 @@ def test_pretrain_command_refuses_heldout(tmp_path):
     assert "S010R04.edf (eegmmidb S010)" in result.output
     assert "--exclude-heldout" in result.output
     assert not (out / "run.json").exists()
+
+
+def test_pretrain_command_checks_lejepa_options(tmp_path):
+    from click.testing import CliRunner
+
+    from mne_eegfm.pretrain.command import pretrain as command
+
+    for option, value in (("--view-channels", "0"), ("--lejepa-lambda", "2")):
+        args = [str(tmp_path), "--out", str(tmp_path / "out"), option, value]
+        result = CliRunner().invoke(command, args)
+        assert result.exit_code == 2 and option in result.output

@@ -194,6 +194,14 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
     help="Weight of LeJEPA in --objective mixed.",
 )
 @click.option(
+    "--lejepa-lambda",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.002,
+    show_default=True,
+    help="SIGReg weight inside LeJEPA (SIGReg grows with the batch size: "
+    "small batches may need more).",
+)
+@click.option(
     "--view-channels",
     type=click.FloatRange(0.0, 1.0, min_open=True),
     default=1.0,
@@ -236,8 +244,8 @@ def pretrain(
     data, config, out, resume, steps, batch_size, lr, weight_decay, warmup_steps,
     checkpoint_every, objective, spectral, seed, holdout_subjects, sfreq, l_freq,
     h_freq, notch, window_s, overlap, cache_dir, model_option, device, threads, card,
-    float16, bandpower_weight, lejepa_weight, view_channels, mixed_montages,
-    max_channels, min_channels, channel_dropout, crop_s, precision,
+    float16, bandpower_weight, lejepa_weight, lejepa_lambda, view_channels,
+    mixed_montages, max_channels, min_channels, channel_dropout, crop_s, precision,
     exclude_heldout, allow_heldout,
 ):  # fmt: skip
     """Pretrain (or continue pretraining) a model on unlabeled EEG in DATA.
@@ -281,6 +289,7 @@ def pretrain(
         spectral=(1.0, 1.0) if spectral else None,
         bandpower_weight=bandpower_weight,
         lejepa_weight=lejepa_weight,
+        lejepa_lambda=lejepa_lambda,
         view_channels=view_channels,
         sfreq=sfreq,
     )
