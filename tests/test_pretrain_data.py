@@ -220,3 +220,38 @@ def test_pretrain_command_checks_lejepa_options(tmp_path):
         args = [str(tmp_path), "--out", str(tmp_path / "out"), option, value]
         result = CliRunner().invoke(command, args)
         assert result.exit_code == 2 and option in result.output
+
+
+def test_pretrain_init_continues_from_a_model_file(tmp_path):
+    import mne
+    from click.testing import CliRunner
+
+    from mne_eegfm.checkpoints import load_model
+    from mne_eegfm.pretrain.command import pretrain as command
+
+    rng = np.random.default_rng(0)
+    info = mne.create_info(["Fz", "Cz", "Pz", "Oz"], 128.0, "eeg")
+    raw = mne.io.RawArray(rng.standard_normal((4, 128 * 30)) * 1e-5, info)
+    raw.export(tmp_path / "rec.edf", verbose=False)
+    common = ["--sfreq", "128", "--h-freq", "40", "--window-s", "5", "--steps", "1",
+              "--batch-size", "2", "--objective", "recon"]  # fmt: skip
+    tiny = ["-m", "num_blocks=1", "-m", "embed_dim=16", "-m", "num_queries=2"]
+    first = tmp_path / "first"
+    runner = CliRunner()
+    args = [str(tmp_path / "rec.edf"), "--out", str(first), *common, *tiny]
+    assert runner.invoke(command, args).exit_code == 0
+    start = first / "model.safetensors"
+    second = tmp_path / "second"
+    args = [str(tmp_path / "rec.edf"), "--out", str(second), "--init", str(start),
+            "--lr", "0", *common]  # fmt: skip
+    result = runner.invoke(command, args)
+    assert result.exit_code == 0, result.output
+    before, after = load_model(start), load_model(second / "model.safetensors")
+    for key, value in before.state_dict().items():  # lr 0: the weights it started from
+        assert torch.equal(value, after.state_dict()[key]), key
+    card = json.loads((second / "model.json").read_text())["card"]
+    assert card["pretraining"]["init"]["sha256"] == before.card.weights_sha256
+    result = runner.invoke(command, [*args, "--config", "luna-base"])
+    assert (
+        result.exit_code == 2 and "--init takes the model's own config" in result.output
+    )

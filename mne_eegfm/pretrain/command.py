@@ -79,12 +79,33 @@ def _create(config, items):
         raise click.BadParameter(str(message), param_hint="--config") from None
 
 
+def _initial(spec, config, items):
+    """The model to continue pretraining from ``spec``, and its record for the card."""
+    from ..checkpoints import load_model
+
+    if items or config != "lumamba-tiny":
+        raise click.UsageError("--init takes the model's own config: drop --config/-m")
+    try:
+        model = load_model(spec, verbose=False)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        raise click.BadParameter(str(err), param_hint="--init") from None
+    if not hasattr(model, "pretrain_forward") or model.config.get("n_outputs"):
+        raise click.BadParameter(
+            f"{spec} is not an encoder that can be pretrained", param_hint="--init"
+        )
+    record = {"model": Path(str(spec)).name, "sha256": model.card.weights_sha256}
+    return model, record
+
+
 def _check_run(out, run):
     """Write ``run.json``, or check that a resumed run uses the same settings."""
     path = Path(out) / RUN_NAME
     if path.is_file():
         saved = json.loads(path.read_text())
-        keys = ("contract", "model_config", "objective", "data", "holdout_subjects")
+        keys = (
+            "contract", "model_config", "init", "objective", "data",
+            "holdout_subjects",
+        )  # fmt: skip
         changed = [key for key in keys if saved.get(key) != run.get(key)]
         if changed:
             raise click.UsageError(
@@ -113,6 +134,7 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
                 "overlap": run["overlap"],
                 "data": run["data"],
                 "holdout_subjects": run["holdout_subjects"],
+                "init": run["init"],
                 **summary,
                 "hardware": run["hardware"],
                 "command": run["command"],
@@ -129,6 +151,12 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
 @click.argument("data", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--config", default="lumamba-tiny", show_default=True, help="Model config."
+)
+@click.option(
+    "--init",
+    "init_from",
+    help="Continue pretraining this encoder (registry name or model file) "
+    "instead of a new --config model.",
 )
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False), help="Output folder."
@@ -241,10 +269,10 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
     help="Use recordings of the transfer benchmark's subjects anyway.",
 )
 def pretrain(
-    data, config, out, resume, steps, batch_size, lr, weight_decay, warmup_steps,
-    checkpoint_every, objective, spectral, seed, holdout_subjects, sfreq, l_freq,
-    h_freq, notch, window_s, overlap, cache_dir, model_option, device, threads, card,
-    float16, bandpower_weight, lejepa_weight, lejepa_lambda, view_channels,
+    data, config, init_from, out, resume, steps, batch_size, lr, weight_decay,
+    warmup_steps, checkpoint_every, objective, spectral, seed, holdout_subjects, sfreq,
+    l_freq, h_freq, notch, window_s, overlap, cache_dir, model_option, device, threads,
+    card, float16, bandpower_weight, lejepa_weight, lejepa_lambda, view_channels,
     mixed_montages, max_channels, min_channels, channel_dropout, crop_s, precision,
     exclude_heldout, allow_heldout,
 ):  # fmt: skip
@@ -280,7 +308,10 @@ def pretrain(
         raise click.UsageError(str(err)) from err
     out = _writable_folder(out)
     torch.manual_seed(seed)
-    model = _create(config, model_option)
+    if init_from:
+        model, initial = _initial(init_from, config, model_option)
+    else:
+        model, initial = _create(config, model_option), None
     crop = None
     if crop_s is not None:
         crop = int(round(crop_s * sfreq)) // model.patch_size * model.patch_size
@@ -304,6 +335,7 @@ def pretrain(
     run = {
         "contract": contract.to_dict(),
         "model_config": model.config,
+        "init": initial,
         "objective": settings.to_dict(),
         "data": [str(Path(p).resolve()) for p in data],
         "holdout_subjects": holdout,
