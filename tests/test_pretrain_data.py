@@ -251,7 +251,7 @@ def test_pretrain_init_continues_from_a_model_file(tmp_path):
         assert torch.equal(value, after.state_dict()[key]), key
     card = json.loads((second / "model.json").read_text())["card"]
     assert card["pretraining"]["init"]["sha256"] == before.card.weights_sha256
-    result = runner.invoke(command, [*args, "--config", "luna-base"])
+    result = runner.invoke(command, [*args, "--config", "lumamba-tiny"])
     assert (
         result.exit_code == 2 and "--init takes the model's own config" in result.output
     )

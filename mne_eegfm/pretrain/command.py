@@ -83,7 +83,8 @@ def _initial(spec, config, items):
     """The model to continue pretraining from ``spec``, and its record for the card."""
     from ..checkpoints import load_model
 
-    if items or config != "lumamba-tiny":
+    source = click.get_current_context().get_parameter_source("config")
+    if items or source != click.core.ParameterSource.DEFAULT:
         raise click.UsageError("--init takes the model's own config: drop --config/-m")
     try:
         model = load_model(spec, verbose=False)
