@@ -146,7 +146,10 @@ print(embedder.fit_transform(raw.crop(0, 30)).shape)
 # subsets (``--mixed-montages --max-channels 16 --min-channels 4
 # --channel-dropout 0.1``), and add the band-power target
 # (``--objective spectral``: each electrode's band power must be predicted
-# from the latent and the electrode's position). ``--precision bfloat16``
+# from the latent and the electrode's position); ``--view-channels 0.5``
+# gives each LeJEPA view its own half of the electrodes. ``--init NAME``
+# continues pretraining a shipped or saved encoder on your own recordings
+# instead of starting from random weights. ``--precision bfloat16``
 # runs the step in bfloat16 with float32 weights. Recordings of the subjects
 # that ``benchmarks/transfer.py`` evaluates on are refused with an error that
 # names them; ``--exclude-heldout`` leaves them out.
