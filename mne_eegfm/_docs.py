@@ -76,6 +76,13 @@ docdict["verbose"] = """
 verbose : bool | str | int | None
     MNE-style verbosity; ``None`` keeps the current MNE log level."""
 
+# Groups of the entries above that always go together.
+docdict["windowing"] = docdict["window_s"] + docdict["overlap"]
+docdict["estimator_runtime"] = "".join(
+    docdict[key]
+    for key in ("device", "precision", "model_kwargs", "backend", "verbose")
+)
+
 docdict["inst"] = """
 inst : Raw | Epochs | list of Raw or Epochs
     The data (never modified). A Raw is cut into windows and read chunk by
@@ -86,6 +93,18 @@ X : mne.Epochs | mne.io.Raw | list of Raw or Epochs | ndarray
     The data; arrays need ``info`` or ``ch_names`` and ``sfreq`` at
     construction."""
 
+
+# BIDS datasets and their derivatives (mne_eegfm.bids).
+
+docdict["bids_root"] = """
+root : path-like
+    The BIDS root."""
+
+docdict["source_and_derivatives"] = """
+bids_path : mne_bids.BIDSPath
+    The source recording.
+deriv_root : path-like
+    Root of the derivative dataset."""
 
 # Model internals: arguments shared by the methods of one family.
 
