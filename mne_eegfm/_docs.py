@@ -116,6 +116,19 @@ patch_size : int
 dropout : float
     Dropout of the channel unification (training only)."""
 
+docdict["unified_outputs"] = """
+n_outputs : int | None
+    Outputs of the classification head; None builds the pretraining layout
+    (reconstruction decoder and channel-name embedding, no head).
+head : "query" | "mamba" | "linear" | None
+    Head type (default "query" when ``n_outputs`` is given)."""
+
+docdict["attention_size"] = """
+dim : int
+    Width.
+num_heads : int
+    Heads."""
+
 docdict["femba_input"] = """
 x : torch.Tensor, shape (B, 22, T)
     Normalised signals in the TCP bipolar order; T a multiple of 16.
