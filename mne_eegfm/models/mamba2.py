@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .mamba import MambaBlock, causal_depthwise_conv, init_dt_bias
 from .scan import chunk_scan
 
@@ -188,10 +189,20 @@ class Mamba2(MambaBlock):
             )
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **factory)
 
-    def forward(self, u, inference_params=None, reverse=False):
-        """Apply the block to ``u`` (batch, length, d_model).
+    @fill_doc
+    def forward(self, u, inference_params=None, reverse=False):  # noqa: D417 (docdict)
+        """Apply the block.
 
-        Arguments and output as :meth:`mne_eegfm.models.mamba.Mamba.forward`.
+        Parameters
+        ----------
+        u : torch.Tensor, shape (batch, length, d_model)
+            Input sequence.
+        %(ssm_options)s
+
+        Returns
+        -------
+        out : torch.Tensor, shape (batch, length, d_model)
+            Output sequence, in the input dtype.
         """
         if inference_params is not None:
             raise NotImplementedError("step-by-step decoding is not supported")
