@@ -129,6 +129,17 @@ dim : int
 num_heads : int
     Heads."""
 
+docdict["temporal_encode"] = """
+Parameters
+----------
+unified : torch.Tensor, shape (B, S, D)
+    Tokens unified over the electrodes, one per patch.
+
+Returns
+-------
+latent : torch.Tensor, shape (B, S, D)
+    The encoder output."""
+
 docdict["femba_input"] = """
 x : torch.Tensor, shape (B, 22, T)
     Normalised signals in the TCP bipolar order; T a multiple of 16.

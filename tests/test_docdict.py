@@ -20,6 +20,8 @@ FILLED = [
     femba.FEMBA.channel_attention,
     lumamba.LuMamba,
     luna.LUNA,
+    luna.LUNA.temporal_encode,
+    lumamba.LuMamba.temporal_encode,
     luna.RotaryAttention,
     luna.RotaryBlock,
     heads.QueryHead,

@@ -141,8 +141,12 @@ class LuMamba(ChannelUnifiedModel):
         )
         self.norm_layers = nn.ModuleList(nn.LayerNorm(width) for _ in range(num_blocks))
 
-    def temporal_encode(self, unified):
-        """Pre-norm residual bidirectional Mamba blocks, (B, S, D) -> (B, S, D)."""
+    @fill_doc
+    def temporal_encode(self, unified):  # noqa: D417 (docdict)
+        """Pre-norm residual bidirectional Mamba blocks, (B, S, D) -> (B, S, D).
+
+        %(temporal_encode)s
+        """
         x = unified
         for block, norm in zip(self.mamba_blocks, self.norm_layers):
             x = x + block(norm(x))

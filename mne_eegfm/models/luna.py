@@ -180,8 +180,12 @@ class LUNA(ChannelUnifiedModel):
             self, n_outputs, head, embed_dim, num_queries, patch_size, num_heads
         )
 
-    def temporal_encode(self, unified):
-        """Rotary transformer blocks and final norm, (B, S, D) -> (B, S, D)."""
+    @fill_doc
+    def temporal_encode(self, unified):  # noqa: D417 (docdict)
+        """Rotary transformer blocks and final norm, (B, S, D) -> (B, S, D).
+
+        %(temporal_encode)s
+        """
         x = unified
         for block in self.blocks:
             x = block(x)

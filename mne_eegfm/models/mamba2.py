@@ -66,10 +66,12 @@ class Mamba2(MambaBlock):
 
     Parameters
     ----------
-    d_model, d_state, d_conv, expand : int
+    d_model, d_state, d_conv : int
         Sizes (see :class:`~mne_eegfm.models.mamba.MambaBlock`).
     conv_init : float | None
         If given, the convolution weights are drawn from U(-conv_init, conv_init).
+    expand : int
+        ``d_inner = expand * d_model``.
     headdim : int
         Channels per head.
     d_ssm : int | None
