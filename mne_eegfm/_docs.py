@@ -76,6 +76,13 @@ docdict["verbose"] = """
 verbose : bool | str | int | None
     MNE-style verbosity; ``None`` keeps the current MNE log level."""
 
+# Groups of the entries above that always go together.
+docdict["windowing"] = docdict["window_s"] + docdict["overlap"]
+docdict["estimator_runtime"] = "".join(
+    docdict[key]
+    for key in ("device", "precision", "model_kwargs", "backend", "verbose")
+)
+
 docdict["inst"] = """
 inst : Raw | Epochs | list of Raw or Epochs
     The data (never modified). A Raw is cut into windows and read chunk by
@@ -87,6 +94,18 @@ X : mne.Epochs | mne.io.Raw | list of Raw or Epochs | ndarray
     construction."""
 
 
+# BIDS datasets and their derivatives (mne_eegfm.bids).
+
+docdict["bids_root"] = """
+root : path-like
+    The BIDS root."""
+
+docdict["source_and_derivatives"] = """
+bids_path : mne_bids.BIDSPath
+    The source recording.
+deriv_root : path-like
+    Root of the derivative dataset."""
+
 # Model internals: arguments shared by the methods of one family.
 
 docdict["unified_patching"] = """
@@ -96,6 +115,30 @@ patch_size : int
     Samples per patch.
 dropout : float
     Dropout of the channel unification (training only)."""
+
+docdict["unified_outputs"] = """
+n_outputs : int | None
+    Outputs of the classification head; None builds the pretraining layout
+    (reconstruction decoder and channel-name embedding, no head).
+head : "query" | "mamba" | "linear" | None
+    Head type (default "query" when ``n_outputs`` is given)."""
+
+docdict["attention_size"] = """
+dim : int
+    Width.
+num_heads : int
+    Heads."""
+
+docdict["temporal_encode"] = """
+Parameters
+----------
+unified : torch.Tensor, shape (B, S, D)
+    Tokens unified over the electrodes, one per patch.
+
+Returns
+-------
+latent : torch.Tensor, shape (B, S, D)
+    The encoder output."""
 
 docdict["femba_input"] = """
 x : torch.Tensor, shape (B, 22, T)

@@ -66,8 +66,7 @@ def embed(
     %(weights)s
     pooling : "mean" | None
         ``"mean"``: one vector per window; ``None``: the patch tokens.
-    %(window_s)s
-    %(overlap)s
+    %(windowing)s
     %(on_missing)s
     %(batch_size)s
     %(device)s
@@ -129,8 +128,7 @@ def predict(
         :meth:`EEGFMClassifier.save` or ``mne-eegfm fit``, or a fitted
         :class:`EEGFMClassifier` (not modified). ``None`` uses the shipped
         ``"lumamba-tiny-gb-epilepsy"``.
-    %(window_s)s
-    %(overlap)s
+    %(windowing)s
     %(on_missing)s
     %(batch_size)s
     %(device)s

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from mne.utils import logger, verbose
 
+from ._docs import fill_doc
 from .utils import atomic_path
 
 #: Extensions of the raw EEG files a BIDS dataset may hold (one file per run).
@@ -125,13 +126,13 @@ def _existing_values(root, filters):
     return "".join(notes)
 
 
+@fill_doc
 def validate_bids_root(root):
     """Check the dataset-level files of a BIDS root before any long work.
 
     Parameters
     ----------
-    root : path-like
-        The BIDS root.
+    %(bids_root)s
 
     Returns
     -------
@@ -285,13 +286,13 @@ def _electrodes_montage(bids_path):
     return None
 
 
+@fill_doc
 def read_participants(root):
     """Read ``participants.tsv`` of a BIDS dataset.
 
     Parameters
     ----------
-    root : path-like
-        The BIDS root.
+    %(bids_root)s
 
     Returns
     -------
@@ -311,13 +312,13 @@ def read_participants(root):
     return table
 
 
+@fill_doc
 def subject_labels(root, column):
     """Map each subject to its value in a ``participants.tsv`` column.
 
     Parameters
     ----------
-    root : path-like
-        The BIDS root.
+    %(bids_root)s
     column : str
         Column of ``participants.tsv`` (e.g. ``"group"``).
 
@@ -353,15 +354,13 @@ def derivatives_root(root):
     return Path(root) / "derivatives" / PIPELINE_NAME
 
 
+@fill_doc
 def derivative_path(bids_path, deriv_root, suffix, extension, description="eegfm"):
     """Build the path of a derivative file from the entities of its source.
 
     Parameters
     ----------
-    bids_path : mne_bids.BIDSPath
-        The source recording.
-    deriv_root : path-like
-        Root of the derivative dataset.
+    %(source_and_derivatives)s
     suffix : str
         BIDS suffix of the derivative (e.g. ``"predictions"``).
     extension : str
@@ -486,15 +485,13 @@ def write_bidsignore(deriv_root):
     return fname
 
 
+@fill_doc
 def output_path(bids_path, deriv_root, kind):
     """Path of one kind of output for a BIDS recording.
 
     Parameters
     ----------
-    bids_path : mne_bids.BIDSPath
-        The source recording.
-    deriv_root : path-like
-        Root of the derivative dataset.
+    %(source_and_derivatives)s
     kind : str
         One of :data:`OUTPUTS`: ``"predictions"`` (one row per window),
         ``"events"`` (szCORE events), ``"embeddings"`` or ``"report"``.

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import make_epochs, make_raw
 
 _DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -37,6 +38,22 @@ def reference_path():
 
 
 @pytest.fixture
+def bf16_cpu(monkeypatch):
+    """Pretend the CPU has fast bfloat16 (the numerics are the same if emulated)."""
+    from mne_eegfm.models import precision
+
+    monkeypatch.setattr(precision, "cpu_bf16_feature", lambda: "amx_bf16")
+
+
+@pytest.fixture
+def no_bf16_cpu(monkeypatch):
+    """A CPU without fast bfloat16 (simulated)."""
+    from mne_eegfm.models import precision
+
+    monkeypatch.setattr(precision, "cpu_bf16_feature", lambda: None)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 
@@ -53,47 +70,16 @@ def pytest_collection_modifyitems(config, items):
 LABELS = ["Control", "Epilepsy"]
 
 
-def _signal(n_channels, n_times, sfreq, seed=0, scale=20e-6):
-    """Brown-ish noise plus a 10-Hz rhythm, about ``scale`` volts."""
-    gen = np.random.default_rng(seed)
-    x = np.cumsum(gen.standard_normal((n_channels, n_times)), axis=1)
-    x -= x.mean(axis=1, keepdims=True)
-    x /= x.std(axis=1, keepdims=True) + 1e-12
-    t = np.arange(n_times) / sfreq
-    x += np.sin(2 * np.pi * 10 * t + gen.uniform(0, 6, (n_channels, 1)))
-    return x * scale
-
-
-def _make_raw(ch_names=("Fz", "Cz", "Pz", "O1"), sfreq=256.0, duration=11.0, **kw):
-    import mne
-
-    ch_types = kw.pop("ch_types", "eeg")
-    info = mne.create_info(list(ch_names), sfreq, ch_types)
-    data = _signal(len(ch_names), int(round(duration * sfreq)), sfreq, **kw)
-    return mne.io.RawArray(data, info, verbose=False)
-
-
-def _make_epochs(n_epochs=6, ch_names=("Fz", "Cz", "Pz", "O1"), sfreq=256.0, tlen=5.0):
-    import mne
-
-    info = mne.create_info(list(ch_names), sfreq, "eeg")
-    n_times = int(round(tlen * sfreq))
-    data = np.stack(
-        [_signal(len(ch_names), n_times, sfreq, seed=i) for i in range(n_epochs)]
-    )
-    return mne.EpochsArray(data, info, verbose=False)
-
-
-@pytest.fixture(scope="session")
-def make_raw():
+@pytest.fixture(scope="session", name="make_raw")
+def make_raw_fixture():
     """Factory of small synthetic Raw objects (named 10-20 channels, volts)."""
-    return _make_raw
+    return make_raw
 
 
-@pytest.fixture(scope="session")
-def make_epochs():
+@pytest.fixture(scope="session", name="make_epochs")
+def make_epochs_fixture():
     """Factory of small synthetic Epochs objects."""
-    return _make_epochs
+    return make_epochs
 
 
 def save_tiny_model(path, seed=0, labels=LABELS):

@@ -97,7 +97,6 @@ Out-of-distribution note
 """
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -105,6 +104,7 @@ import mne
 import numpy as np
 import pytest
 import torch
+from _helpers import make_epochs, make_raw, refuse_writes
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -126,33 +126,6 @@ NAMES_1020 = [
 pytestmark = pytest.mark.filterwarnings(
     "ignore:'lumamba-tiny' is an architecture name:RuntimeWarning"
 )
-
-
-def _signal(n_channels, n_times, sfreq, seed=0, scale=20e-6):
-    """Brown-ish noise plus a 10-Hz rhythm, about ``scale`` volts."""
-    rng = np.random.default_rng(seed)
-    x = np.cumsum(rng.standard_normal((n_channels, n_times)), axis=1)
-    x -= x.mean(axis=1, keepdims=True)
-    x /= x.std(axis=1, keepdims=True) + 1e-12
-    t = np.arange(n_times) / sfreq
-    x += np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6, (n_channels, 1)))
-    return x * scale
-
-
-def make_raw(ch_names=("Fz", "Cz", "Pz", "O1"), sfreq=256.0, duration=11.0, **kw):
-    ch_types = kw.pop("ch_types", "eeg")
-    info = mne.create_info(list(ch_names), sfreq, ch_types)
-    data = _signal(len(ch_names), int(round(duration * sfreq)), sfreq, **kw)
-    return mne.io.RawArray(data, info, verbose=False)
-
-
-def make_epochs(n_epochs=6, ch_names=("Fz", "Cz", "Pz", "O1"), sfreq=256.0, tlen=5.0):
-    info = mne.create_info(list(ch_names), sfreq, "eeg")
-    n_times = int(round(tlen * sfreq))
-    data = np.stack(
-        [_signal(len(ch_names), n_times, sfreq, seed=i) for i in range(n_epochs)]
-    )
-    return mne.EpochsArray(data, info, verbose=False)
 
 
 def assert_finite(out, n_rows=None):
@@ -649,14 +622,7 @@ def test_read_only_output_folder(tmp_path, classifier_file, edf_file, monkeypatc
     locked.mkdir()
     locked.chmod(0o555)
     if os.geteuid() == 0:  # root ignores permission bits: simulate the refusal
-        real = tempfile.mkstemp
-
-        def refuse(*args, dir=None, **kwargs):
-            if dir is not None and Path(dir).resolve() == locked.resolve():
-                raise PermissionError(13, "Permission denied", str(dir))
-            return real(*args, dir=dir, **kwargs)
-
-        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        refuse_writes(monkeypatch, locked)
     code, output = run_cli(
         ["predict", str(edf_file), "--model", classifier_file, "--out", str(locked)]
     )

@@ -8,6 +8,7 @@ cases and the tests covering them is in the docstring of
 import mne
 import numpy as np
 import pytest
+from _helpers import noise_raw
 from mne.utils import catch_logging
 
 from mne_eegfm import get_positions
@@ -24,9 +25,7 @@ NAMES = ["Fz", "Cz", "Pz", "O1"]
 
 
 def _raw(names=NAMES, sfreq=256.0, seconds=11.0, seed=0):
-    rng = np.random.default_rng(seed)
-    data = rng.standard_normal((len(names), int(seconds * sfreq))) * 20e-6
-    return mne.io.RawArray(data, mne.create_info(names, sfreq, "eeg"), verbose=False)
+    return noise_raw(names, sfreq, seconds, seed)
 
 
 def _digitise(info, positions):

@@ -6,12 +6,10 @@ Each case named in the module docstring of tests/test_bad_inputs.py.
 import errno
 import json
 import os
-import tempfile
 from pathlib import Path
 
-import mne
-import numpy as np
 import pytest
+from _helpers import noise_raw, refuse_writes
 from click.testing import CliRunner
 
 from mne_eegfm.cli import main
@@ -25,10 +23,7 @@ def run_cli(args):
 
 
 def _raw(n_channels=4, seconds=12.0, sfreq=128.0):
-    rng = np.random.default_rng(0)
-    info = mne.create_info(NAMES[:n_channels], sfreq, "eeg")
-    data = rng.standard_normal((n_channels, int(seconds * sfreq))) * 2e-5
-    return mne.io.RawArray(data, info, verbose=False)
+    return noise_raw(NAMES[:n_channels], sfreq, seconds)
 
 
 def _predict(tmp_path, model, *args):
@@ -162,14 +157,7 @@ def _pretrain(data, out, *args):
 def test_pretrain_read_only_out(recording, tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()
-    real = tempfile.mkstemp
-
-    def refuse(*args, dir=None, **kwargs):
-        if dir is not None and Path(dir).resolve() == locked.resolve():
-            raise PermissionError(13, "Permission denied", str(dir))
-        return real(*args, dir=dir, **kwargs)
-
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    refuse_writes(monkeypatch, locked)
     code, output = _pretrain(recording, locked)
     assert code == 2 and f"cannot write into {locked}" in output
 

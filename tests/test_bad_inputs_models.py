@@ -12,6 +12,7 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
+from _helpers import noise_raw
 
 import mne_eegfm
 from mne_eegfm import EEGFMClassifier, EEGFMEmbedder
@@ -42,10 +43,7 @@ def fitted(tmp_path_factory):
 
 
 def _raw(seconds=20.0, sfreq=256.0, seed=1):
-    rng = np.random.default_rng(seed)
-    info = mne.create_info(["Fz", "Cz", "Pz", "O1"], sfreq, "eeg")
-    n = int(seconds * sfreq)
-    return mne.io.RawArray(rng.standard_normal((4, n)) * 2e-5, info, verbose=False)
+    return noise_raw(["Fz", "Cz", "Pz", "O1"], sfreq, seconds, seed)
 
 
 def _edit_sidecar(path, tmp_path, edit):

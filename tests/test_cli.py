@@ -117,6 +117,21 @@ def test_models_and_cards(tiny_model):
     card = _run(["models", "--card", tiny_model + ".safetensors"]).output
     assert "tiny-random" in card and "Epilepsy" in card
     assert "Unknown model" in _run(["models", "--card", "nope"], expect=1).output
+    # Weights not on this machine: the registry's card, with where to get them.
+    card = _run(["models", "--card", "luna-base"]).output
+    assert "available: False" in card and "LUNA_base.safetensors" in card
+    # An architecture (through the same resolve as load_model): untrained.
+    card = _run(["models", "--card", "lumamba-tiny"]).output
+    assert "Untrained architecture" in card and "256 Hz" in card
+
+
+def test_models_card_damaged_sidecar(tiny_model, tmp_path):
+    import shutil
+
+    shutil.copy(tiny_model + ".safetensors", tmp_path / "bad.safetensors")
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    out = _run(["models", "--card", str(tmp_path / "bad.json")], expect=1).output
+    assert "Cannot read the model card" in out and "bad.json" in out
 
 
 def test_export_onnx(tiny_model, tmp_path):

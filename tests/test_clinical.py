@@ -1,23 +1,17 @@
 """A small version of benchmarks/clinical.py on the real Guinea-Bissau data."""
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_benchmark
 
 from mne_eegfm import EEGFMEmbedder
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "clinical.py"
 
 
 @pytest.fixture(scope="module")
 def clinical():
-    spec = importlib.util.spec_from_file_location("clinical", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("clinical")
 
 
 def test_clinical_benchmark_small(data_path, clinical):

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from mne_eegfm import onnx_backend
+from mne_eegfm import bids, onnx_backend
 from mne_eegfm.models import femba, heads, lumamba, luna, mamba, mamba2, scan
 from mne_eegfm.pretrain import objectives
 
@@ -20,6 +20,10 @@ FILLED = [
     femba.FEMBA.channel_attention,
     lumamba.LuMamba,
     luna.LUNA,
+    luna.LUNA.temporal_encode,
+    lumamba.LuMamba.temporal_encode,
+    luna.RotaryAttention,
+    luna.RotaryBlock,
     heads.QueryHead,
     heads.MambaHead,
     heads.LinearHead,
@@ -32,6 +36,11 @@ FILLED = [
     objectives.PretrainObjective.reconstruction_terms,
     objectives.PretrainObjective.lejepa_terms,
     objectives.PretrainObjective.__call__,
+    bids.validate_bids_root,
+    bids.read_participants,
+    bids.subject_labels,
+    bids.derivative_path,
+    bids.output_path,
 ]
 
 

@@ -5,6 +5,7 @@ import pickle
 import mne
 import numpy as np
 import pytest
+from _helpers import TINY_ESTIMATOR
 from sklearn.base import clone
 
 from mne_eegfm import EEGFMClassifier, EEGFMEmbedder
@@ -15,12 +16,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:.*randomly initialised weights:RuntimeWarning"
 )
 
-TINY = dict(
-    model="lumamba-tiny",
-    model_kwargs={"num_queries": 2, "embed_dim": 16, "num_blocks": 1},
-    batch_size=4,
-    device="cpu",
-)
+TINY = dict(TINY_ESTIMATOR, batch_size=4)
 
 
 @pytest.fixture(scope="module")

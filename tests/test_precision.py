@@ -12,17 +12,6 @@ from mne_eegfm.models.precision import (
 from mne_eegfm.pretrain.objectives import reconstruction_loss
 
 
-@pytest.fixture
-def bf16_cpu(monkeypatch):
-    """Pretend the CPU has fast bfloat16 (the numerics are the same if emulated)."""
-    monkeypatch.setattr(precision, "cpu_bf16_feature", lambda: "amx_bf16")
-
-
-@pytest.fixture
-def no_bf16_cpu(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_bf16_feature", lambda: None)
-
-
 def rel_err(y, ref):
     return ((y.float() - ref).norm() / ref.norm()).item()
 

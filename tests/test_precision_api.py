@@ -6,6 +6,7 @@ these tests check correctness, not speed (see benchmarks/throughput.py).
 
 import numpy as np
 import pytest
+from _helpers import TINY_ESTIMATOR
 from click.testing import CliRunner
 
 import mne_eegfm
@@ -17,24 +18,7 @@ from mne_eegfm.models import precision
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*randomly initialised weights:RuntimeWarning"
 )
-TINY = dict(
-    model="lumamba-tiny",
-    model_kwargs={"num_queries": 2, "embed_dim": 16, "num_blocks": 1},
-    batch_size=8,
-    device="cpu",
-)
-
-
-@pytest.fixture
-def bf16(monkeypatch):
-    """A CPU that runs bfloat16 fast (simulated)."""
-    monkeypatch.setattr(precision, "cpu_bf16_feature", lambda: "amx_bf16")
-
-
-@pytest.fixture
-def no_bf16(monkeypatch):
-    """A CPU without fast bfloat16 (simulated)."""
-    monkeypatch.setattr(precision, "cpu_bf16_feature", lambda: None)
+TINY = dict(TINY_ESTIMATOR, batch_size=8)
 
 
 def _relative_error(a, b):
@@ -42,14 +26,14 @@ def _relative_error(a, b):
     return np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)
 
 
-def test_embedder_float32_unchanged_and_auto(make_epochs, no_bf16):
+def test_embedder_float32_unchanged_and_auto(make_epochs, no_bf16_cpu):
     epochs = make_epochs(n_epochs=3)
     ref = EEGFMEmbedder(**TINY).transform(epochs)
     auto = EEGFMEmbedder(precision="auto", **TINY).transform(epochs)
     np.testing.assert_array_equal(auto, ref)  # auto is float32 without bf16
 
 
-def test_embedder_bfloat16_close(make_epochs, bf16):
+def test_embedder_bfloat16_close(make_epochs, bf16_cpu):
     epochs = make_epochs(n_epochs=3)
     ref = EEGFMEmbedder(**TINY).transform(epochs)
     emb = EEGFMEmbedder(precision="bfloat16", **TINY)
@@ -63,7 +47,7 @@ def test_embedder_bfloat16_close(make_epochs, bf16):
                            ).max() < 2e-2  # fmt: skip
 
 
-def test_unsupported_precision_errors(make_epochs, tiny_model, no_bf16):
+def test_unsupported_precision_errors(make_epochs, tiny_model, no_bf16_cpu):
     epochs = make_epochs(n_epochs=2)
     with pytest.raises(ValueError, match="CPU .* neither AMX-BF16"):
         EEGFMEmbedder(precision="bfloat16", **TINY).fit(epochs)
@@ -77,7 +61,7 @@ def test_unsupported_precision_errors(make_epochs, tiny_model, no_bf16):
         clf.fit(epochs, [0, 1])
 
 
-def test_classifier_and_api_bfloat16(make_epochs, make_raw, tiny_model, bf16):
+def test_classifier_and_api_bfloat16(make_epochs, make_raw, tiny_model, bf16_cpu):
     epochs = make_epochs(n_epochs=6)
     y = np.array([0, 1] * 3)
     clf = EEGFMClassifier(
@@ -94,7 +78,7 @@ def test_classifier_and_api_bfloat16(make_epochs, make_raw, tiny_model, bf16):
     assert np.abs(low.proba - ref.proba).max() < 0.02
 
 
-def test_cli_precision(make_raw, tiny_model, tmp_path, bf16, monkeypatch):
+def test_cli_precision(make_raw, tiny_model, tmp_path, bf16_cpu, monkeypatch):
     fname = tmp_path / "rec_raw.fif"
     make_raw(duration=25.0).save(fname)
     tables = {}
@@ -116,7 +100,7 @@ def test_cli_precision(make_raw, tiny_model, tmp_path, bf16, monkeypatch):
     assert len(lines) == 1 and "CPU" in lines[0] and "bfloat16" in lines[0]
 
 
-def test_sys_info_names_bf16(capsys, no_bf16):
+def test_sys_info_names_bf16(capsys, no_bf16_cpu):
     mne_eegfm.sys_info()
     line = [x for x in capsys.readouterr().out.splitlines() if "bfloat16:" in x]
     assert len(line) == 1 and "no:" in line[0] and "CPU" in line[0]

@@ -7,6 +7,7 @@ import warnings
 import mne
 import numpy as np
 import pytest
+from _helpers import noise_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,10 +25,7 @@ RAW_CONTRACT = InputContract(normalization="none")  # keeps amplitudes (uV)
 
 
 def _raw(rng, seconds=30.0, sfreq=500.0, n_ch=4, scale=2e-5, offset=4e-3):
-    n = int(seconds * sfreq)
-    data = rng.standard_normal((n_ch, n)) * scale + offset
-    info = mne.create_info(NAMES[:n_ch], sfreq, "eeg")
-    return mne.io.RawArray(data, info, verbose="error")
+    return noise_raw(NAMES[:n_ch], sfreq, seconds, rng, scale, offset)
 
 
 def _sines(freqs_amps, seconds=40.0, sfreq=500.0, n_ch=2):

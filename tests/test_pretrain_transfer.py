@@ -1,23 +1,16 @@
 """Task builders and scoring of benchmarks/transfer.py, on tiny synthetic data."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from _helpers import load_benchmark
 
 from mne_eegfm.models import create_model
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer.py"
 
 
 @pytest.fixture(scope="module")
 def transfer():
-    spec = importlib.util.spec_from_file_location("transfer", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("transfer")
 
 
 def test_event_labels(transfer):

@@ -193,20 +193,26 @@ def resolve_inputs(paths, out, filters, example=False):
     return recordings, bids_roots
 
 
-def check_writable(folder):
-    """Create ``folder`` and check that files can be written in it."""
-    folder = Path(folder)
+def write_problem(folder):
+    """Create ``folder`` and try writing a file in it: the reason it fails, or None."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        Path(folder).mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".mne-eegfm-probe-")
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        reason = err.strerror or str(err)
+        return err.strerror or str(err)
+    return None
+
+
+def check_writable(folder):
+    """Create ``folder`` and check that files can be written in it."""
+    reason = write_problem(folder)
+    if reason is not None:
         raise click.ClickException(
-            f"Cannot write to the output folder {folder}: {reason}. "
+            f"Cannot write to the output folder {Path(folder)}: {reason}. "
             "Choose a writable folder with --out."
-        ) from None
+        )
 
 
 def model_spec(model, default):

@@ -1,6 +1,5 @@
 """``mne-eegfm models``: the available models, or the card of one."""
 
-import json
 from pathlib import Path
 
 import click
@@ -36,7 +35,8 @@ def models(card_name):
     Models marked "yes" under "here" have their weights on this machine;
     the others need the published file (see the card for where to get it).
     """
-    from ..checkpoints import DEFAULT_CLASSIFIER, DEFAULT_MODEL, list_models
+    from ..checkpoints import DEFAULT_CLASSIFIER, DEFAULT_MODEL
+    from ..registry import list_models
 
     if card_name is not None:
         _echo_card(card_name)
@@ -66,49 +66,40 @@ def models(card_name):
 
 
 def _card_of(name):
-    """Model card dict of a registered name or a model file."""
-    from ..checkpoints import REGISTRY, list_models
+    """Card (a dict to print) of a registered name, a model file or an architecture."""
+    from ..registry import get_entry, list_models, resolve
 
-    if name not in REGISTRY:
-        for suffix in ("", ".json", ".safetensors"):
-            if Path(name + suffix).is_file():
-                return _file_card(Path(name + suffix))
-    entry = next((e for e in list_models() if e["name"] == name), None)
-    if entry is None:
-        raise click.ClickException(
-            f"Unknown model {name!r}; see `mne-eegfm models` for the names."
-        )
-    card = {**entry, **_registry_card(name)}
-    if entry["available"] and REGISTRY[name].hub_repo is None:
-        from ..checkpoints import DATA_DIR
-
-        sidecar = (DATA_DIR / REGISTRY[name].filename).with_suffix(".json")
-        if sidecar.is_file():
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-            card.update(meta.get("card") or {})
-    return card
+    listed = {entry["name"]: entry for entry in list_models()}
+    if name in listed and not listed[name]["available"]:
+        card = get_entry(name).card()  # the weights are elsewhere: the registry's
+    else:
+        resolved = _resolve(name, resolve)
+        card = resolved.card
+        if resolved.kind != "registry":
+            shown = card.to_dict()
+            shown.setdefault("contract", resolved.contract)
+            shown.setdefault("name", resolved.name)
+            return shown
+    # The listing's fields first (size, contract, file), then the card's.
+    first = {"description": card.description, "attribution": card.attribution}
+    return {**listed[name], **first, **card.to_dict()}
 
 
-def _registry_card(name):
-    from ..checkpoints import REGISTRY
-
-    entry = REGISTRY[name]
-    return {"description": entry.description, "attribution": entry.attribution}
-
-
-def _file_card(path):
-    """Card stored in the JSON sidecar of a model file."""
-    sidecar = path if path.suffix == ".json" else path.with_suffix(".json")
+def _resolve(name, resolve):
     try:
-        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        return resolve(name)
     except (OSError, ValueError) as err:
+        exists = any(Path(name + suffix).exists() for suffix in _SUFFIXES)
+        if isinstance(err, FileNotFoundError) and not exists:
+            raise click.ClickException(
+                f"Unknown model {name!r}; see `mne-eegfm models` for the names."
+            ) from None
         raise click.ClickException(
-            f"Cannot read the model card {sidecar}: {err}"
+            f"Cannot read the model card of {name}: {err}"
         ) from None
-    card = dict(meta.get("card") or {})
-    card.setdefault("contract", meta.get("contract"))
-    card.setdefault("name", path.stem)
-    return card
+
+
+_SUFFIXES = ("", ".json", ".safetensors")
 
 
 _CARD_SKIP = ("name", "history", "weights", "weights_file")

@@ -48,8 +48,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         encoder with learning rate ``lr * encoder_lr_scale``.
     head : "query" | "mamba" | "linear"
         Type of the task head.
-    %(window_s)s
-    %(overlap)s
+    %(windowing)s
     %(array_info)s
     %(on_missing)s
     max_epochs : int
@@ -75,11 +74,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         Seed of the head initialisation, the validation split, the batch order
         and dropout. With an int, fitting twice gives identical predictions
         (on the CPU; CUDA kernels may differ at floating-point precision).
-    %(device)s
-    %(precision)s
-    %(model_kwargs)s
-    %(backend)s
-    %(verbose)s
+    %(estimator_runtime)s
 
     Attributes
     ----------

@@ -45,16 +45,11 @@ class EEGFMEmbedder(TransformerMixin, BaseEstimator):
         ``"mean"`` averages the patch tokens: output (n_windows, D). ``None``
         keeps them: output (n_windows, D, n_patches), the last axis being time,
         as :class:`mne.decoding.SlidingEstimator` expects.
-    %(window_s)s
-    %(overlap)s
+    %(windowing)s
     %(array_info)s
     %(on_missing)s
     %(batch_size)s
-    %(device)s
-    %(precision)s
-    %(model_kwargs)s
-    %(backend)s
-    %(verbose)s
+    %(estimator_runtime)s
 
     Attributes
     ----------

@@ -7,6 +7,9 @@ from .._docs import fill_doc
 from .decoder import add_outputs
 from .frontend import PATCH_SIZE, ChannelUnifiedModel
 
+# Key mapping: LuMamba's published checkpoints follow LUNA's key layout.
+from .luna import CHECKPOINT_PREFIXES, DECODER_PREFIXES  # noqa: F401
+
 SSMS = ("mamba", "mamba2")
 
 # ---------------------------------------------------------------------------
@@ -17,10 +20,6 @@ CONFIGS = {
     "lumamba-tiny": {"num_queries": 6, "embed_dim": 64, "num_blocks": 2},
     "lumamba-base": {"num_queries": 8, "embed_dim": 64, "num_blocks": 6},
 }
-#: Key mapping: prefixes stripped from published keys, and the pretraining-only
-#: parts a task model drops.
-CHECKPOINT_PREFIXES = ("model.", "module.")
-DECODER_PREFIXES = ("decoder_head.", "channel_emb.")
 #: Published checkpoints (CC BY-ND 4.0, Hugging Face PulpBio/LuMamba). ``file``
 #: is the path in the hub repository (not recorded: choose one there);
 #: ``release_file`` the name of the file as published, to recognise it.
@@ -97,11 +96,7 @@ class LuMamba(ChannelUnifiedModel):
 
     Parameters
     ----------
-    n_outputs : int | None
-        Outputs of the classification head; None builds the pretraining layout
-        (reconstruction decoder and channel-name embedding, no head).
-    head : "query" | "mamba" | "linear" | None
-        Head type (default "query" when ``n_outputs`` is given).
+    %(unified_outputs)s
     num_queries : int
         Learned queries Q of the channel unification.
     embed_dim : int
@@ -146,18 +141,11 @@ class LuMamba(ChannelUnifiedModel):
         )
         self.norm_layers = nn.ModuleList(nn.LayerNorm(width) for _ in range(num_blocks))
 
-    def temporal_encode(self, unified):
+    @fill_doc
+    def temporal_encode(self, unified):  # noqa: D417 (docdict)
         """Pre-norm residual bidirectional Mamba blocks, (B, S, D) -> (B, S, D).
 
-        Parameters
-        ----------
-        unified : torch.Tensor, shape (B, S, D)
-            Tokens unified over the electrodes, one per patch.
-
-        Returns
-        -------
-        latent : torch.Tensor, shape (B, S, D)
-            The encoder output.
+        %(temporal_encode)s
         """
         x = unified
         for block, norm in zip(self.mamba_blocks, self.norm_layers):

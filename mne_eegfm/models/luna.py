@@ -70,15 +70,13 @@ class RotaryEmbedding(nn.Module):
         return x * angles.cos().to(x.dtype) + rotated * angles.sin().to(x.dtype)
 
 
+@fill_doc
 class RotaryAttention(nn.Module):
     """Multi-head self-attention with rotary queries and keys.
 
     Parameters
     ----------
-    dim : int
-        Width.
-    num_heads : int
-        Heads.
+    %(attention_size)s
     """
 
     def __init__(self, dim, num_heads):
@@ -112,15 +110,13 @@ class BlockMlp(nn.Module):
         return self.fc2(self.norm(F.gelu(self.fc1(x))))
 
 
+@fill_doc
 class RotaryBlock(nn.Module):
     """Pre-norm transformer block with rotary attention.
 
     Parameters
     ----------
-    dim : int
-        Width.
-    num_heads : int
-        Heads.
+    %(attention_size)s
     mlp_ratio : float
         Hidden width of the MLP relative to ``dim``.
     """
@@ -144,10 +140,7 @@ class LUNA(ChannelUnifiedModel):
 
     Parameters
     ----------
-    n_outputs : int | None
-        Outputs of the classification head; None builds the pretraining layout.
-    head : "query" | "mamba" | "linear" | None
-        Head type (default "query" when ``n_outputs`` is given).
+    %(unified_outputs)s
     num_queries : int
         Learned queries Q.
     embed_dim : int
@@ -187,18 +180,11 @@ class LUNA(ChannelUnifiedModel):
             self, n_outputs, head, embed_dim, num_queries, patch_size, num_heads
         )
 
-    def temporal_encode(self, unified):
+    @fill_doc
+    def temporal_encode(self, unified):  # noqa: D417 (docdict)
         """Rotary transformer blocks and final norm, (B, S, D) -> (B, S, D).
 
-        Parameters
-        ----------
-        unified : torch.Tensor, shape (B, S, D)
-            Tokens unified over the electrodes, one per patch.
-
-        Returns
-        -------
-        latent : torch.Tensor, shape (B, S, D)
-            The encoder output.
+        %(temporal_encode)s
         """
         x = unified
         for block in self.blocks:

@@ -59,7 +59,43 @@ def init_dt_bias(n, dt_min, dt_max, dt_init_floor, device=None):
     return dt + torch.log(-torch.expm1(-dt))
 
 
-class Mamba(nn.Module):
+class MambaBlock(nn.Module):
+    """What the Mamba and Mamba-2 blocks share: their sizes and convolution.
+
+    Parameters
+    ----------
+    d_model : int
+        Model width (input and output channels).
+    d_state : int
+        State size N (per channel in Mamba, per head in Mamba-2).
+    d_conv : int
+        Kernel length of the causal depthwise convolution.
+    expand : int
+        ``d_inner = expand * d_model``.
+    """
+
+    def __init__(self, d_model, d_state, d_conv, expand):
+        super().__init__()
+        self.d_model = d_model
+        self.d_state = d_state
+        self.d_conv = d_conv
+        self.expand = expand
+        self.d_inner = int(expand * d_model)
+
+    def _conv1d(self, channels, bias, factory):
+        """The depthwise convolution, padded to be causal (``conv1d`` weights)."""
+        return nn.Conv1d(
+            channels,
+            channels,
+            kernel_size=self.d_conv,
+            groups=channels,
+            padding=self.d_conv - 1,
+            bias=bias,
+            **factory,
+        )
+
+
+class Mamba(MambaBlock):
     """Mamba (v1) selective state-space block, a drop-in for ``mamba_ssm.Mamba``.
 
     Parameters have the names and shapes of mamba-ssm 2.3.2 so its state_dicts
@@ -68,14 +104,8 @@ class Mamba(nn.Module):
 
     Parameters
     ----------
-    d_model : int
-        Model width (input and output channels).
-    d_state : int
-        State size per channel (N).
-    d_conv : int
-        Kernel length of the causal depthwise convolution.
-    expand : int
-        ``d_inner = expand * d_model``.
+    d_model, d_state, d_conv, expand : int
+        Sizes (see :class:`MambaBlock`).
     dt_rank : int | "auto"
         Rank of the step-size projection; "auto" is ``ceil(d_model / 16)``.
     dt_min, dt_max : float
@@ -117,28 +147,15 @@ class Mamba(nn.Module):
         device=None,
         dtype=None,
     ):
-        super().__init__()
+        super().__init__(d_model, d_state, d_conv, expand)
         factory = {"device": device, "dtype": dtype}
-        self.d_model = d_model
-        self.d_state = d_state
-        self.d_conv = d_conv
-        self.expand = expand
-        self.d_inner = int(expand * d_model)
         self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else dt_rank
         self.use_fast_path = use_fast_path
         self.layer_idx = layer_idx
         d_inner = self.d_inner
 
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=bias, **factory)
-        self.conv1d = nn.Conv1d(
-            d_inner,
-            d_inner,
-            kernel_size=d_conv,
-            groups=d_inner,
-            padding=d_conv - 1,
-            bias=conv_bias,
-            **factory,
-        )
+        self.conv1d = self._conv1d(d_inner, conv_bias, factory)
         self.x_proj = nn.Linear(
             d_inner, self.dt_rank + 2 * d_state, bias=False, **factory
         )

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docs import fill_doc
-from .mamba import causal_depthwise_conv, init_dt_bias
+from .mamba import MambaBlock, causal_depthwise_conv, init_dt_bias
 from .scan import chunk_scan
 
 
@@ -57,7 +57,7 @@ class RMSNormGated(nn.Module):
         return x.to(dtype)
 
 
-class Mamba2(nn.Module):
+class Mamba2(MambaBlock):
     """Mamba-2 (SSD) block, a drop-in for ``mamba_ssm.Mamba2``.
 
     Parameters have the names and shapes of mamba-ssm 2.3.2 so its state_dicts
@@ -66,12 +66,8 @@ class Mamba2(nn.Module):
 
     Parameters
     ----------
-    d_model : int
-        Model width (input and output channels).
-    d_state : int
-        State size per head (N).
-    d_conv : int
-        Kernel length of the causal depthwise convolution.
+    d_model, d_state, d_conv : int
+        Sizes (see :class:`~mne_eegfm.models.mamba.MambaBlock`).
     conv_init : float | None
         If given, the convolution weights are drawn from U(-conv_init, conv_init).
     expand : int
@@ -143,15 +139,10 @@ class Mamba2(nn.Module):
         device=None,
         dtype=None,
     ):
-        super().__init__()
+        super().__init__(d_model, d_state, d_conv, expand)
         if process_group is not None:
             raise ValueError("process_group (tensor parallelism) is not supported")
         factory = {"device": device, "dtype": dtype}
-        self.d_model = d_model
-        self.d_state = d_state
-        self.d_conv = d_conv
-        self.expand = expand
-        self.d_inner = int(expand * d_model)
         self.headdim = headdim
         self.d_ssm = self.d_inner if d_ssm is None else d_ssm
         if self.d_ssm % headdim:
@@ -176,15 +167,7 @@ class Mamba2(nn.Module):
         d_in_proj = 2 * self.d_inner + 2 * ngroups * d_state + self.nheads
         self.in_proj = nn.Linear(d_model, d_in_proj, bias=bias, **factory)
         conv_dim = self.d_ssm + 2 * ngroups * d_state
-        self.conv1d = nn.Conv1d(
-            conv_dim,
-            conv_dim,
-            kernel_size=d_conv,
-            groups=conv_dim,
-            padding=d_conv - 1,
-            bias=conv_bias,
-            **factory,
-        )
+        self.conv1d = self._conv1d(conv_dim, conv_bias, factory)
         if conv_init is not None:
             nn.init.uniform_(self.conv1d.weight, -conv_init, conv_init)
         self.dt_bias = nn.Parameter(

@@ -6,7 +6,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -55,17 +54,14 @@ def _hardware(device):
 
 def _writable_folder(out):
     """Create ``out`` (and check it can be written) before any long work."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
+    from ..cli._common import write_problem
+
+    reason = write_problem(out)
+    if reason is not None:
         raise click.BadParameter(
-            f"cannot write into {out}: {err.strerror or err}", param_hint="--out"
-        ) from None
-    return out
+            f"cannot write into {Path(out)}: {reason}", param_hint="--out"
+        )
+    return Path(out)
 
 
 def _create(config, items):
