@@ -18,9 +18,9 @@ Without the shipped classifier, a random-weight LuMamba-Tiny with the same
 architecture (same cost) is used.
 
 Whole datasets (issue 13, goal 4): ``--bids DIR [--limit N]`` times
-``mne-eegfm predict DIR`` over every recording (or the first N subjects) as a
-real subprocess and prints wall time and hours of EEG per minute; then, in the
-same run, the same work done by hand the way a user would without this
+``mne-eegfm predict DIR --n-jobs -1`` over every recording (or the first N
+subjects; ``--n-jobs`` sets predict's) as a real subprocess and prints wall
+time and hours of EEG per minute; then, in the same run, the same work done by hand the way a user would without this
 package: read each file with MNE (preload), MNE's default FIR
 ``raw.filter(0.1, 75)`` (no low-pass where 75 Hz is above Nyquist) and
 ``raw.resample(256)``, 10-s windows z-scored per channel, the same model
@@ -176,10 +176,11 @@ def mne_baseline(fname):
     return steps
 
 
-def _predict_command(root, model, out, subjects):
+def _predict_command(root, model, out, subjects, n_jobs):
     script = shutil.which("mne-eegfm")
     cmd = [script] if script else [sys.executable, "-m", "mne_eegfm.cli"]
     cmd += ["predict", str(root), "--model", model, "--out", str(out)]
+    cmd += ["--n-jobs", str(n_jobs)]
     for subject in subjects:
         cmd += ["--subject", subject]
     return cmd
@@ -261,7 +262,9 @@ def run_bids(args):
             f"torch threads: {args.threads}; cores: {os.cpu_count()}; load average "
             f"(1/5/15 min) at start: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
         )
-        cmd = _predict_command(args.bids, model, Path(tmp) / "out", subjects)
+        chosen = subjects if args.limit else []  # whole dataset: no filter
+        cmd = _predict_command(args.bids, model, Path(tmp) / "out", chosen, args.n_jobs)
+        print(f"predict --n-jobs {args.n_jobs} (worker processes of 1 thread each)")
         wall = _timed(cmd, args.threads)
         rerun = _timed(cmd, args.threads)
         print(f"predict: {wall:.1f} s; re-run: {rerun:.2f} s", flush=True)
@@ -290,6 +293,12 @@ def main():
     parser.add_argument("--bids", help="BIDS root: time predict over the dataset")
     parser.add_argument(
         "--limit", type=int, default=None, help="with --bids: first N subjects only"
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=-1,
+        help="with --bids: predict's --n-jobs (-1: one process per core)",
     )
     args = parser.parse_args()
     if args.bids:
