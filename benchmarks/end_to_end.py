@@ -20,8 +20,9 @@ architecture (same cost) is used.
 Whole datasets (issue 13, goal 4): ``--bids DIR [--limit N]`` times
 ``mne-eegfm predict DIR --n-jobs -1`` over every recording (or the first N
 subjects; ``--n-jobs`` sets predict's) as a real subprocess and prints wall
-time and hours of EEG per minute; then, in the same run, the same work done by hand the way a user would without this
-package: read each file with MNE (preload), MNE's default FIR
+time and hours of EEG per minute; then, in the same run, the same work done
+by hand the way a user would without this package: read each file with MNE
+(preload), MNE's default FIR
 ``raw.filter(0.1, 75)`` (no low-pass where 75 Hz is above Nyquist) and
 ``raw.resample(256)``, 10-s windows z-scored per channel, the same model
 called window by window from Python. Finally the same ``predict`` again over
