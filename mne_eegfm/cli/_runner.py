@@ -11,6 +11,7 @@ and the others continue.
 
 import csv
 import json
+import math
 import os
 import sys
 import traceback
@@ -321,7 +322,8 @@ def write_summary(fname, results, columns):
 
 def _cell(value):
     """A table cell: missing values (None, NaN) are ``n/a``."""
-    return "n/a" if value is None or value != value else value
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "n/a" if missing else value
 
 
 def _read_table(fname):
