@@ -9,7 +9,11 @@ Run: ``python benchmarks/scan.py`` (2 threads; repeats and keeps the minimum,
 since other jobs may share the cores). Prints, per size, the time per call of
 each formulation, its GFLOP/s, the fraction of this machine's float32 matmul
 peak (a large ``torch.mm`` measured in the same run) and the speed-up over the
-naive Python time loop.
+naive Python time loop. Finally the kernel-loading policy: the cost of
+loading numba and the cached kernel in a fresh process against the time it
+saves per state update at ``predict``'s shape (30 windows x 32 patches, one
+thread), the break-even number of updates (compare with
+``mne_eegfm.models.scan.KERNEL_AFTER_UPDATES``) and the net gain on one hour.
 
 FLOP convention for the v1 scan: 7 per (batch, step, channel, state) element
 (``delta * A``, ``exp``, ``h * decay``, ``+ delta u B`` (2), ``C . h`` (2)).
@@ -18,17 +22,24 @@ element (with the decay per head) counts 5.
 """
 
 import argparse
+import subprocess
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
 from mne_eegfm.models.scan import (
+    KERNEL_AFTER_UPDATES,
     _ScanFunction,
     chunk_scan,
     load_kernel,
     scan_segments,
 )
+
+#: State updates of one hour at 128 Hz through LuMamba-Tiny (10-s windows of
+#: 32 patches, d_inner 768, d_state 16, 2 blocks x 2 directions).
+UPDATES_PER_HOUR = 360 * 32 * 768 * 16 * 4
 
 
 def best_time(fn, repeats):
@@ -130,6 +141,50 @@ def run_v2(batch, length, repeats, peak):
     print_row(f"v2 B={batch} L={length}", "chunked SSD", seconds, gflops, gflops / peak)
 
 
+def kernel_load_seconds():
+    """Seconds a fresh process takes to import numba and load the cached kernel."""
+    code = (
+        "import time, torch; from mne_eegfm.models.scan import load_kernel; "
+        "t = time.perf_counter(); load_kernel(); print(time.perf_counter() - t)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.split()[-1])
+
+
+def kernel_policy(repeats, batch=30, length=32):
+    """Load cost vs saving per state update at ``predict``'s shape (one thread)."""
+    d_inner, d_state = 768, 16
+    delta, A, B, C, du = v1_inputs(batch, length, d_inner, d_state)
+    At = A.t().contiguous()
+    u, state = du / delta, delta.new_zeros(batch, d_state, d_inner)
+    fused_scan = load_kernel()
+    if fused_scan is None:
+        print("kernel policy: numba is not installed")
+        return
+    load = min(kernel_load_seconds() for _ in range(3))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        loop = best_time(lambda: scan_segments(delta, At, B, C, du), repeats)
+        kernel = best_time(
+            lambda: fused_scan(u, delta, At, B, C, None, None, state), repeats
+        )
+    torch.set_num_threads(threads)
+    saving = (loop - kernel) / (batch * length * d_inner * d_state)
+    even = load / saving if saving > 0 else float("inf")
+    print(
+        f"\nkernel policy (B={batch} L={length}, 1 thread): loop {1e3 * loop:.1f} ms, "
+        f"kernel {1e3 * kernel:.1f} ms per call, {1e9 * saving:.2f} ns saved per "
+        f"state update; loading numba + the cached kernel in a fresh process "
+        f"{load:.2f} s; break-even after {even:.2g} updates (policy: "
+        f"{KERNEL_AFTER_UPDATES:.2g}); one hour at 128 Hz through LuMamba-Tiny "
+        f"({UPDATES_PER_HOUR:.2g} updates) would gain "
+        f"{UPDATES_PER_HOUR * saving - load:+.2f} s by loading it at once"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -153,6 +208,7 @@ def main():
     run_v1(1, args.long, max(1, args.repeats // 2), True, peak)
     run_v2(32, 64, args.repeats, peak)
     run_v2(1, args.long, max(1, args.repeats // 2), peak)
+    kernel_policy(args.repeats)
 
 
 if __name__ == "__main__":

@@ -185,12 +185,22 @@ def sha256(path, chunk=1 << 20):
 
 def file_stat(path):
     """``{"size": ..., "mtime_ns": ...}`` of a recording (all its files)."""
-    files = _files_of(path)
+    return _stat(_files_of(path))
+
+
+def _stat(files):
     stats = [f.stat() for f in files]
     return {
         "size": sum(s.st_size for s in stats),
         "mtime_ns": max(s.st_mtime_ns for s in stats),
     }
+
+
+def _digest(files):
+    digest = hashlib.sha256()
+    for fname in files:
+        digest.update(fname.name.encode() + b"\0" + sha256(fname).encode())
+    return digest.hexdigest()
 
 
 def file_fingerprint(path):
@@ -209,10 +219,8 @@ def file_fingerprint(path):
     fingerprint : dict
         ``size`` (bytes), ``mtime_ns`` (latest) and ``sha256``.
     """
-    digest = hashlib.sha256()
-    for fname in _files_of(path):
-        digest.update(fname.name.encode() + b"\0" + sha256(fname).encode())
-    return {**file_stat(path), "sha256": digest.hexdigest()}
+    files = _files_of(path)
+    return {**_stat(files), "sha256": _digest(files)}
 
 
 def same_file(path, fingerprint):
@@ -220,9 +228,10 @@ def same_file(path, fingerprint):
     if not isinstance(fingerprint, dict):
         return False
     try:
-        if file_stat(path) != {k: fingerprint.get(k) for k in ("size", "mtime_ns")}:
+        files = _files_of(path)
+        if _stat(files) != {k: fingerprint.get(k) for k in ("size", "mtime_ns")}:
             return False
-        return file_fingerprint(path)["sha256"] == fingerprint.get("sha256")
+        return _digest(files) == fingerprint.get("sha256")
     except OSError:
         return False
 

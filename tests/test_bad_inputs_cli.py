@@ -206,14 +206,14 @@ def test_disk_full_writing_the_summary_still_reports_failures(
     good = _edf(tmp_path / "good.edf")
     bad = tmp_path / "bad.edf"
     bad.write_bytes(b"not an EDF file at all")
-    real = bids.write_tsv
+    real = bids.write_text
 
-    def full(fname, table, *args, **kwargs):
+    def full(fname, text, *args, **kwargs):
         if Path(fname).name == "summary.tsv":
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(fname, table, *args, **kwargs)
+        return real(fname, text, *args, **kwargs)
 
-    monkeypatch.setattr(bids, "write_tsv", full)
+    monkeypatch.setattr(bids, "write_text", full)
     code, output = run_cli(["predict", good, bad, "--model", model, "--out",
                             tmp_path / "out"])  # fmt: skip
     assert code == 1

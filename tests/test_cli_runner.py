@@ -160,3 +160,23 @@ def test_rerun_does_not_import_torch(make_raw, tiny_model, tmp_path, command):
     )
     assert proc.stdout.split()[-2:] == ["False", "0"], proc.stdout + proc.stderr
     assert "up to date" in proc.stdout
+
+
+def test_header_from_sidecar_when_workers_predict(tiny_model, monkeypatch):
+    """With worker processes, the parent reads the card and loads no model."""
+    import importlib
+    from types import SimpleNamespace
+
+    from mne_eegfm.cli._runner import model_card
+
+    predict_cmd = importlib.import_module("mne_eegfm.cli.predict")
+
+    def no_load(*args):
+        raise AssertionError("the model was loaded in the parent")
+
+    monkeypatch.setattr(predict_cmd, "_load", no_load)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    plan = SimpleNamespace(spec=tiny_model, todo=["a", "b"])
+    card, labels = predict_cmd._card_and_labels(plan, n_jobs=2)
+    assert card == model_card(tiny_model) and labels == card["labels"]
+    assert len(labels) == 2

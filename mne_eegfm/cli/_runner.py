@@ -9,12 +9,15 @@ never more than the recordings or the cores; one failing recording is reported
 and the others continue.
 """
 
+import csv
 import json
+import math
 import os
 import sys
 import traceback
 import warnings
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 
 import click
@@ -48,6 +51,22 @@ def model_files(spec):
         if files[0].is_file():
             return [f for f in files if f.is_file()]
     return []
+
+
+def model_card(spec):
+    """The card of a model file or shipped model, read from its JSON sidecar.
+
+    Nothing is imported or loaded; None when there is no readable sidecar
+    (e.g. a published checkpoint).
+    """
+    for fname in model_files(spec):
+        if fname.suffix == ".json":
+            try:
+                card = json.loads(fname.read_text(encoding="utf-8")).get("card")
+            except (OSError, ValueError, AttributeError):
+                return None
+            return card if isinstance(card, dict) else None
+    return None
 
 
 def model_digest(spec):
@@ -273,28 +292,49 @@ def write_summary(fname, results, columns):
     """Write or update a per-recording table, keyed by ``source``.
 
     Rows of recordings not in ``results`` (from an earlier run into the same
-    folder) are kept; rows of recordings in ``results`` are replaced. Returns
+    folder) are kept; rows of recordings in ``results`` are replaced. Written
+    with the ``csv`` module (no pandas import: a re-run stays fast). Returns
     None, or the error (e.g. a full disk) as one line: the caller still
     reports the recordings' failures.
     """
-    import pandas as pd
+    from ..bids import write_text
 
-    from ..bids import write_tsv
-
-    rows = [{c: res.get(c, "n/a") for c in columns} for res in results]
+    rows = [{c: _cell(res.get(c)) for c in columns} for res in results]
     for row, res in zip(rows, results):
         row["source"] = res["name"]
-    table = pd.DataFrame(rows, columns=columns)
-    if Path(fname).is_file():
-        old = pd.read_csv(fname, sep="\t", dtype=str, keep_default_na=False)
-        if "source" in old.columns:
-            old = old[~old["source"].isin(table["source"])]
-            table = pd.concat([old, table.astype(object)], ignore_index=True)
+    old_columns, old_rows = _read_table(fname)
+    if "source" in old_columns:
+        new = {row["source"] for row in rows}
+        rows = [row for row in old_rows if row["source"] not in new] + rows
+        columns = list(dict.fromkeys([*old_columns, *columns]))
+    text = StringIO()
+    writer = csv.DictWriter(
+        text, columns, restval="n/a", delimiter="\t", lineterminator="\n"
+    )
+    writer.writeheader()
+    writer.writerows(rows)
     try:
-        write_tsv(fname, table.fillna("n/a"))
+        write_text(fname, text.getvalue())
     except OSError as err:
         return f"could not write {fname}: {err.strerror or err}"
     return None
+
+
+def _cell(value):
+    """A table cell: missing values (None, NaN) are ``n/a``."""
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "n/a" if missing else value
+
+
+def _read_table(fname):
+    """``(columns, rows)`` of a TSV file, every cell a string; empty if absent."""
+    try:
+        with open(fname, encoding="utf-8", newline="") as fid:
+            reader = csv.DictReader(fid, delimiter="\t")
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+    except FileNotFoundError:
+        return [], []
 
 
 def summary_files(results, name):

@@ -198,6 +198,22 @@ def _load(spec, digest=None):
     return load_or_fail(lambda s: load_classifier(s, digest), spec)
 
 
+def _card_and_labels(plan, n_jobs):
+    """The model card and class labels for the header.
+
+    With worker processes, read from the model's JSON sidecar: this process
+    then imports no torch and loads no model (the workers do). Otherwise, or
+    without a sidecar, the model is loaded here (and reused for the work).
+    """
+    card = None
+    if _runner.n_workers(n_jobs, len(plan.todo)) > 1:
+        card = _runner.model_card(plan.spec)
+    if card is None or not card.get("labels"):
+        clf = _load(plan.spec, plan.options["settings"]["weights_sha256"])
+        return clf.model_.card, [str(c) for c in clf.classes_]
+    return card, [str(c) for c in card["labels"]]
+
+
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @recording_options
@@ -248,9 +264,8 @@ def predict(**params):
         background=params["background"],
     )
     if plan.todo:
-        clf = _load(plan.spec, plan.options["settings"]["weights_sha256"])
-        labels = [str(c) for c in clf.classes_]
-        _echo_model(clf.model_.card, plan.label, labels, len(plan.recordings))
+        card, labels = _card_and_labels(plan, params["n_jobs"])
+        _echo_model(card, plan.label, labels, len(plan.recordings))
     else:
         labels = _labels_of(plan.done.values())
         click.echo(f"mne-eegfm {__version__}: every recording is up to date.\n")

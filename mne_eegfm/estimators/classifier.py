@@ -187,6 +187,12 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             state["model_"] = freeze(net)
         super().__setstate__(state)
 
+    def __copy__(self):
+        """A shallow copy sharing the frozen network (not rebuilt from a state)."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
     # -- parameters ---------------------------------------------------------
 
     def _check_params(self):

@@ -270,9 +270,10 @@ class FrequencyEmbedding(nn.Module):
     Parameters
     ----------
     embed_dim : int
-        Token width E.
+        Width E of the MLP's output token.
     patch_size : int
-        Samples per patch.
+        Samples per patch P; the MLP reads the P // 2 + 1 magnitudes and as
+        many phases.
     """
 
     def __init__(self, embed_dim=64, patch_size=PATCH_SIZE):

@@ -117,16 +117,7 @@ def _mamba_ssm_scan():
 
 
 def selective_scan(
-    u,
-    delta,
-    A,
-    B,
-    C,
-    D=None,
-    z=None,
-    delta_bias=None,
-    delta_softplus=False,
-    state=None,
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, state=None
 ):
     """Run the Mamba (v1) selective scan in float32.
 
@@ -282,9 +273,10 @@ def scan_segments(delta, At, B, C, du, n_segments=None, state=None):  # noqa: D4
     ----------
     %(scan_input)s
     n_segments : int | None
-        Number of segments per sequence; None picks it from the sizes.
-    state : torch.Tensor, shape (batch, d_state, d_inner) | None
-        Initial state, overwritten with the final state; None is zero.
+        Segments per sequence (None: chosen from the sizes).
+    state : torch.Tensor | None
+        The ``(batch, d_state, d_inner)`` initial state, overwritten with the
+        final one; None is zero.
 
     Returns
     -------
