@@ -32,7 +32,7 @@ def log_band_power(x, sfreq, segment, bands=BANDS):
         Sampling rate (Hz).
     segment : int
         Samples per segment.
-    bands : sequence of (float, float)
+    bands : tuple of tuple of float
         Band edges (Hz), low edge included, high edge excluded.
 
     Returns
@@ -81,7 +81,20 @@ class BandPowerHead(nn.Module):
         self.out = nn.Sequential(nn.GELU(), nn.Linear(hidden, n_bands))
 
     def forward(self, segments, locations):
-        """``(B, G, D)`` segments and ``(B, C, E)`` locations -> ``(B, G, C, n)``."""
+        """Predict the band power of every electrode in every segment.
+
+        Parameters
+        ----------
+        segments : torch.Tensor
+            ``(B, G, D)`` latent averaged over the patches of each segment.
+        locations : torch.Tensor
+            ``(B, C, E)`` location embeddings of the electrodes.
+
+        Returns
+        -------
+        prediction : torch.Tensor
+            ``(B, G, C, n_bands)`` predicted log relative power.
+        """
         hidden = self.latent(segments)[:, :, None] + self.location(locations)[:, None]
         return self.out(hidden)
 
