@@ -322,3 +322,23 @@ def test_check_config_bounds_and_types():
         check_config({"name": "lumamba-tiny", "dropout": "0.1"}, "x.json")
     with pytest.raises(ValueError, match="must be a JSON object, got str"):
         check_config("lumamba-tiny", "x.json")
+
+
+def test_meta_build_skips_initial_maths():
+    """Checking a model file's layout must not load PyTorch's compiler (seconds)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mne_eegfm.models.factory import meta_model\n"
+        "for name, n_outputs, head in [('lumamba-tiny', None, None),"
+        " ('lumamba-tiny', 2, 'linear'), ('lumamba-tiny', 2, 'query'),"
+        " ('luna-base', None, None), ('femba-tiny', 2, None)]:\n"
+        "    meta_model({'name': name, 'n_outputs': n_outputs, 'head': head})\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -8,6 +8,7 @@ import copy
 import inspect
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from . import femba, lumamba, luna
 from .femba import FEMBA
@@ -178,6 +179,26 @@ def _check_value(key, value, default, where):
         )
 
 
+class _NoMetaInit(TorchFunctionMode):
+    """Skip in-place random initialisations of meta tensors (they hold no values).
+
+    On the meta device they would run PyTorch's Python reference
+    implementations, whose first call imports its compiler (seconds per
+    process).
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        target = args[0] if args else kwargs.get("tensor")
+        name = getattr(func, "__name__", "")
+        if name in _INIT_NAMES and isinstance(target, torch.Tensor) and target.is_meta:
+            return target
+        return func(*args, **kwargs)
+
+
+_INIT_NAMES = frozenset({"normal_", "uniform_", "trunc_normal_", "kaiming_uniform_"})
+
+
 def meta_model(config, where="model config"):
     """Build a configuration on the meta device (shapes only, no memory).
 
@@ -196,7 +217,7 @@ def meta_model(config, where="model config"):
     """
     config = check_config(config, where)
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _NoMetaInit():
             model = create_model(**config)
     except (ValueError, TypeError, AssertionError, RuntimeError) as err:
         raise ValueError(f"{where}: invalid model config: {err}") from None

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docs import fill_doc
+from .initial import on_device
 from .mamba import Mamba
 from .unifier import Mlp
 
@@ -37,7 +38,8 @@ class QueryHead(nn.Module):
 
     def __init__(self, embed_dim, n_outputs, num_heads=2, dropout=0.15):
         super().__init__()
-        self.learned_agg = nn.Parameter(torch.randn(1, 1, embed_dim) * 0.02)
+        agg = torch.randn(1, 1, embed_dim, device="cpu") * 0.02
+        self.learned_agg = nn.Parameter(on_device(agg))
         self.decoder_attn = nn.MultiheadAttention(
             embed_dim, num_heads, dropout=dropout, batch_first=True
         )

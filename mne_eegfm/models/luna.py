@@ -7,6 +7,7 @@ from torch import nn
 from .._docs import fill_doc
 from .decoder import add_outputs
 from .frontend import PATCH_SIZE, ChannelUnifiedModel
+from .initial import on_device
 
 # ---------------------------------------------------------------------------
 # Declarations read by the factory and the checkpoint registry.
@@ -58,7 +59,8 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, dim, theta=10000.0):
         super().__init__()
-        freqs = 1.0 / theta ** (torch.arange(0, dim, 2)[: dim // 2].float() / dim)
+        steps = torch.arange(0, dim, 2, device="cpu")[: dim // 2].float()
+        freqs = on_device(1.0 / theta ** (steps / dim))
         self.freqs = nn.Parameter(freqs, requires_grad=False)
 
     def forward(self, x):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docs import fill_doc
+from .initial import on_device
 from .scan import selective_scan
 
 #: Tokens (batch x time) per piece when inference walks a long sequence in
@@ -54,9 +55,9 @@ def causal_depthwise_conv(x, weight, bias, history=None):
 def init_dt_bias(n, dt_min, dt_max, dt_init_floor, device=None):
     """Inverse softplus of step sizes drawn log-uniformly in ``[dt_min, dt_max]``."""
     log_lo, log_hi = math.log(dt_min), math.log(dt_max)
-    dt = torch.exp(torch.rand(n, device=device) * (log_hi - log_lo) + log_lo)
+    dt = torch.exp(torch.rand(n, device="cpu") * (log_hi - log_lo) + log_lo)
     dt = dt.clamp(min=dt_init_floor)
-    return dt + torch.log(-torch.expm1(-dt))
+    return on_device(dt + torch.log(-torch.expm1(-dt)), device)
 
 
 class MambaBlock(nn.Module):
@@ -172,8 +173,8 @@ class Mamba(MambaBlock):
                 init_dt_bias(d_inner, dt_min, dt_max, dt_init_floor, device=device)
             )
         self.dt_proj.bias._no_reinit = True
-        A = torch.arange(1, d_state + 1, dtype=torch.float32, device=device)
-        self.A_log = nn.Parameter(torch.log(A).repeat(d_inner, 1))
+        A = torch.arange(1, d_state + 1, dtype=torch.float32, device="cpu")
+        self.A_log = nn.Parameter(on_device(torch.log(A).repeat(d_inner, 1), device))
         self.A_log._no_weight_decay = True
         self.D = nn.Parameter(torch.ones(d_inner, device=device))
         self.D._no_weight_decay = True

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docs import fill_doc
+from .initial import on_device
 from .mamba import MambaBlock, causal_depthwise_conv, init_dt_bias
 from .scan import chunk_scan
 
@@ -174,8 +175,8 @@ class Mamba2(MambaBlock):
             init_dt_bias(self.nheads, dt_min, dt_max, dt_init_floor, device=device)
         )
         self.dt_bias._no_weight_decay = True
-        A = torch.empty(self.nheads, device=device).uniform_(*A_init_range)
-        self.A_log = nn.Parameter(torch.log(A).to(dtype=dtype))
+        A = torch.empty(self.nheads, device="cpu").uniform_(*A_init_range)
+        self.A_log = nn.Parameter(on_device(torch.log(A), device).to(dtype=dtype))
         self.A_log._no_weight_decay = True
         self.D = nn.Parameter(
             torch.ones(self.d_ssm if D_has_hdim else self.nheads, device=device)
