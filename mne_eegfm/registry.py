@@ -181,7 +181,7 @@ def _shipped_entries():
             filename=f"{DEFAULT_MODEL}.safetensors",
             sha256="d18f64cc64999c1a929f26d083d0b73099d4a79ae1f462400313da1163ab4dc8",
             sidecar_sha256=(
-                "7f91cc50eb82ab0ec48ad675f92765e6168d7a3fe048c797e66aa080e5518096"
+                "66c7171c03899e1adf3547e4af242cfa2348b196771134f8e1bff174835ceb47"
             ),
             description="LuMamba-Tiny encoder pretrained by mne-eegfm on real "
             "public EEG (default embedding model).",
