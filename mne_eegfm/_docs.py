@@ -116,6 +116,12 @@ patch_size : int
 dropout : float
     Dropout of the channel unification (training only)."""
 
+docdict["unified_inputs"] = """
+x : torch.Tensor, shape (B, C, T)
+    Normalised signals.
+positions : torch.Tensor, shape (B, C, 3) | (C, 3)
+    Electrode positions in metres."""
+
 docdict["unified_outputs"] = """
 n_outputs : int | None
     Outputs of the classification head; None builds the pretraining layout

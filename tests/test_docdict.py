@@ -10,7 +10,7 @@ import re
 import pytest
 
 from mne_eegfm import bids, onnx_backend
-from mne_eegfm.models import femba, heads, lumamba, luna, mamba, mamba2, scan
+from mne_eegfm.models import femba, frontend, heads, lumamba, luna, mamba, mamba2, scan
 from mne_eegfm.pretrain import objectives
 
 FILLED = [
@@ -18,6 +18,8 @@ FILLED = [
     femba.FEMBA.embed,
     femba.FEMBA.forward,
     femba.FEMBA.channel_attention,
+    frontend.ChannelUnifiedModel.unify,
+    frontend.ChannelUnifiedModel.pretrain_forward,
     lumamba.LuMamba,
     luna.LUNA,
     luna.LUNA.temporal_encode,

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .positions import PATCH_SIZE, check_inputs, nerf_encoding, normalize_positions
 from .precision import float32_region
 from .unifier import CrossAttentionUnifier, Mlp
@@ -374,7 +375,8 @@ class ChannelUnifiedModel(nn.Module):
             nerf_encoding(coords, self.patch_embed_dim)
         )
 
-    def unify(
+    @fill_doc
+    def unify(  # noqa: D417 (docdict)
         self,
         x,
         positions,
@@ -387,10 +389,7 @@ class ChannelUnifiedModel(nn.Module):
 
         Parameters
         ----------
-        x : torch.Tensor, shape (B, C, T)
-            Normalised signals.
-        positions : torch.Tensor, shape (B, C, 3) | (C, 3)
-            Electrode positions in metres.
+        %(unified_inputs)s
         channel_mask : torch.Tensor | None, shape (B, C)
             True for real channels.
         patch_mask : torch.Tensor | None, shape (B, C, S)
@@ -495,17 +494,15 @@ class ChannelUnifiedModel(nn.Module):
         attention = self.unify(x, positions, channel_mask, need_weights=True)[1]
         return attention.mean(dim=1)
 
-    def pretrain_forward(
+    @fill_doc
+    def pretrain_forward(  # noqa: D417 (docdict)
         self, x, positions, patch_mask, channel_mask=None, jitter=0.0, channel_ids=None
     ):
         """Masked-patch reconstruction pass.
 
         Parameters
         ----------
-        x : torch.Tensor, shape (B, C, T)
-            Normalised signals.
-        positions : torch.Tensor, shape (B, C, 3) | (C, 3)
-            Electrode positions in metres.
+        %(unified_inputs)s
         patch_mask : torch.Tensor | None, shape (B, C, S)
             True where a patch is replaced by ``mask_token``.
         channel_mask : torch.Tensor | None, shape (B, C)
