@@ -179,9 +179,9 @@ def _shipped_entries():
         ModelEntry(
             name=DEFAULT_MODEL,
             filename=f"{DEFAULT_MODEL}.safetensors",
-            sha256="d18f64cc64999c1a929f26d083d0b73099d4a79ae1f462400313da1163ab4dc8",
+            sha256="ba309cbdbaeb33ba0c3e8788f6d34022fd430aa33e1b6c02b2fa4e7d53230c27",
             sidecar_sha256=(
-                "66c7171c03899e1adf3547e4af242cfa2348b196771134f8e1bff174835ceb47"
+                "be078835e1eef677128403eba9a452c03211be1bf15c09cf084407a7ab6bdb82"
             ),
             description="LuMamba-Tiny encoder pretrained by mne-eegfm on real "
             "public EEG (default embedding model).",
