@@ -190,9 +190,9 @@ def _shipped_entries():
         ModelEntry(
             name=DEFAULT_CLASSIFIER,
             filename=f"{DEFAULT_CLASSIFIER}.safetensors",
-            sha256="716540fbae24eea40a320a7c6fad969e33709d5f4d6a869af2881eae290ffe94",
+            sha256="db16dec82e1db2eab30de8a4170fcde0e67e504e41160b4dedd8700be3e18354",
             sidecar_sha256=(
-                "09b66c42658fa880b8ce16337c9b3ac1bfb9497962af3b79224ca9842243010d"
+                "4233e9dc1034a22ba8602d21caf1322db9429ad6394e36250ac42602f76cc8c5"
             ),
             labels=("Control", "Epilepsy"),
             head="linear",
