@@ -251,6 +251,10 @@ def test_pretrain_init_continues_from_a_model_file(tmp_path):
         assert torch.equal(value, after.state_dict()[key]), key
     card = json.loads((second / "model.json").read_text())["card"]
     assert card["pretraining"]["init"]["sha256"] == before.card.weights_sha256
+    for written in (second / "model.json", second / "run.json"):  # no machine paths
+        assert str(tmp_path) not in written.read_text()
+    data = card["pretraining"]["data"][0]  # relative to the output folder
+    assert (second / data).resolve() == (tmp_path / "rec.edf").resolve()
     result = runner.invoke(command, [*args, "--config", "lumamba-tiny"])
     assert (
         result.exit_code == 2 and "--init takes the model's own config" in result.output

@@ -37,11 +37,24 @@ def _read_subjects(path):
     return [line.split()[0] for line in lines if line.strip() and line[0] != "#"]
 
 
-def _command_line():
-    """The command as typed (``mne-eegfm pretrain ...``), from ``sys.argv``."""
+def _portable(path, out):
+    """A path as written to run.json and the card: relative to the output folder.
+
+    Written files carry no absolute, machine-specific path; relative to
+    ``out``, the path still leads to the data from where the card lies.
+    """
+    try:
+        return os.path.relpath(Path(path).resolve(), Path(out).resolve())
+    except ValueError:  # another drive (Windows)
+        return Path(path).name
+
+
+def _command_line(out):
+    """The command as typed (``mne-eegfm pretrain ...``), with portable paths."""
     args = sys.argv[1:]
     if "pretrain" in args:
         args = args[args.index("pretrain") + 1 :]
+    args = [_portable(arg, out) if os.path.isabs(arg) else arg for arg in args]
     return shlex.join(["mne-eegfm", "pretrain", *args])
 
 
@@ -334,11 +347,11 @@ def pretrain(
         "model_config": model.config,
         "init": initial,
         "objective": settings.to_dict(),
-        "data": [str(Path(p).resolve()) for p in data],
+        "data": [_portable(p, out) for p in data],
         "holdout_subjects": holdout,
         "overlap": overlap,
         "hardware": _hardware(torch_device),
-        "command": _command_line(),
+        "command": _command_line(out),
         "settings": {
             "steps": steps,
             "batch_size": batch_size,
