@@ -181,7 +181,7 @@ def _shipped_entries():
             filename=f"{DEFAULT_MODEL}.safetensors",
             sha256="ba309cbdbaeb33ba0c3e8788f6d34022fd430aa33e1b6c02b2fa4e7d53230c27",
             sidecar_sha256=(
-                "291bfc147556dd0fc9413f8c9d648d948e7e682d6f4076e3cdc85348f0a9ccf0"
+                "52e8d573c8394e129fb632869cb6bf28605122440e2ecb4a928ea34b03374126"
             ),
             description="LuMamba-Tiny encoder pretrained by mne-eegfm on real "
             "public EEG (default embedding model).",
