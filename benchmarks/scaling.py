@@ -148,20 +148,25 @@ def predict_memory(hours_list, threads):
             fname = Path(tmp) / f"{hours}h.edf"
             tile_edf(hour, fname, hours)
             cmd = [*cli, "predict", str(fname), "--out", str(Path(tmp) / "out")]
-            start = time.perf_counter()
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child-rss", *cmd],
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-            wall = time.perf_counter() - start
-            if proc.returncode:
-                raise RuntimeError(proc.stdout + proc.stderr)
-            peak = float(proc.stdout.strip().splitlines()[-1])
+            _, wall, peak = measured_run(cmd, env)
             size = fname.stat().st_size / 2**30
             print(f"{hours:>8g} h{size:>10.2f}{wall:>9.1f}{peak:>14.2f}", flush=True)
             fname.unlink()
+
+
+def measured_run(cmd, env):
+    """Run ``cmd`` in a child process; return it, its wall time and peak RSS (GiB)."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child-rss", *cmd],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(proc.stdout + proc.stderr)
+    return proc, wall, float(proc.stdout.strip().splitlines()[-1])
 
 
 STREAM_CODE = """
@@ -200,17 +205,8 @@ def overlap_memory(minutes, threads, overlaps=(0.0, 0.99), stand_in=False):
             cmd += ["--overlap", str(overlap)]
             if stand_in:
                 cmd = [sys.executable, "-c", STREAM_CODE, str(fname), str(overlap)]
-            start = time.perf_counter()
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child-rss", *cmd],
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-            wall = time.perf_counter() - start
-            if proc.returncode:
-                raise RuntimeError(proc.stdout + proc.stderr)
-            peaks.append(float(proc.stdout.strip().splitlines()[-1]))
+            proc, wall, peak = measured_run(cmd, env)
+            peaks.append(peak)
             if stand_in:
                 n_windows = int(proc.stderr.strip().splitlines()[-1])
             else:
