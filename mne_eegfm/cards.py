@@ -175,18 +175,13 @@ class ModelCard(Mapping):
             return cls()
         if isinstance(card, ModelCard):
             return cls(**card.__dict__)
-        if not isinstance(card, dict):
-            raise ValueError(
-                f"The model card of {where} must be a JSON object, got "
-                f"{type(card).__name__}."
-            )
-        unknown = sorted(str(key) for key in card if key not in _TYPES)
-        if unknown:
-            raise ValueError(
-                f"Unknown model card key(s) in {where}: {', '.join(unknown)}. "
-                f"Put other information under 'extra'."
-            )
-        values = dict(card)
+        values = json_object(
+            card,
+            f"The model card of {where}",
+            known=_TYPES,
+            unknown_message=f"Unknown model card key(s) in {where}: {{}}. "
+            "Put other information under 'extra'.",
+        )
         if isinstance(values.get("labels"), tuple):
             values["labels"] = list(values["labels"])
         _check_types(values, where)
@@ -202,6 +197,35 @@ class ModelCard(Mapping):
 
     def __len__(self):
         return len(self.to_dict())
+
+
+def json_object(value, what, known=None, unknown_message=None):
+    """A copy of ``value`` after checking it is a JSON object of known keys.
+
+    Parameters
+    ----------
+    value : object
+        The parsed JSON value.
+    what : str
+        How error messages name it (e.g. ``"The model card of f.json"``).
+    known : collection of str | None
+        The keys allowed (None: any).
+    unknown_message : str | None
+        Message for unknown keys; ``{}`` receives them, comma-separated.
+
+    Returns
+    -------
+    value : dict
+        A shallow copy.
+    """
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}.")
+    known = value if known is None else known
+    unknown = sorted(str(key) for key in value if key not in known)
+    if unknown:
+        message = unknown_message or f"{what} has unknown key(s): {{}}."
+        raise ValueError(message.format(", ".join(unknown)))
+    return dict(value)
 
 
 def _check_types(values, where):

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .cards import ModelCard
+from .cards import ModelCard, json_object
 from .models.factory import check_config
 
 FORMAT_VERSION = 1
@@ -160,8 +160,7 @@ def read_sidecar(json_path):
 def _check_contract(contract, where):
     from .preprocessing import InputContract
 
-    if not isinstance(contract, dict):
-        raise ValueError(f"The input contract in {where} must be a JSON object.")
+    json_object(contract, f"The input contract in {where}")
     try:
         InputContract.from_dict(contract)
     except (TypeError, ValueError) as err:

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from ..cards import json_object
 from ..inference import with_window
 
 
@@ -44,19 +45,13 @@ def saved_params(card, allowed, path):
     Only the names of the estimator's own parameters are accepted: a crafted
     file cannot pass other keyword arguments.
     """
-    params = card.get("estimator") or {}
-    if not isinstance(params, dict):
-        raise ValueError(
-            f"{path}: the model card's 'estimator' must be a JSON object of "
-            f"parameters, got {type(params).__name__}."
-        )
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"{path}: unknown estimator parameter(s) {unknown} in the model card "
-            f"(the file is damaged or edited); known: {sorted(allowed)}."
-        )
-    params = dict(params)
+    params = json_object(
+        card.get("estimator") or {},
+        f"{path}: the model card's 'estimator' (its parameters)",
+        known=allowed,
+        unknown_message=f"{path}: unknown estimator parameter(s) {{}} in the model "
+        f"card (the file is damaged or edited); known: {', '.join(sorted(allowed))}.",
+    )
     if isinstance(params.get("class_weight"), list):
         params["class_weight"] = {k: v for k, v in params["class_weight"]}
     return params

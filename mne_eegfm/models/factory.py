@@ -10,6 +10,7 @@ import inspect
 import torch
 from torch.overrides import TorchFunctionMode
 
+from ..cards import json_object
 from . import femba, lumamba, luna
 from .femba import FEMBA
 from .heads import HEADS
@@ -130,12 +131,7 @@ def check_config(config, where="model config"):
     config : dict
         The same configuration (a copy).
     """
-    if not isinstance(config, dict):
-        raise ValueError(
-            f"The model config in {where} must be a JSON object, got "
-            f"{type(config).__name__}."
-        )
-    config = dict(config)
+    config = json_object(config, f"The model config in {where}")
     try:
         cls = config_class(config.get("name"))
     except ValueError as err:

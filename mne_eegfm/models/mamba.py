@@ -83,6 +83,25 @@ class MambaBlock(nn.Module):
         self.expand = expand
         self.d_inner = int(expand * d_model)
 
+    @fill_doc
+    def forward(self, hidden_states, inference_params=None, reverse=False):  # noqa: D417 (docdict)
+        """Apply the block.
+
+        Parameters
+        ----------
+        hidden_states : torch.Tensor, shape (batch, length, d_model)
+            Input sequence.
+        %(ssm_options)s
+
+        Returns
+        -------
+        out : torch.Tensor, shape (batch, length, d_model)
+            Output sequence, in the input dtype.
+        """
+        if inference_params is not None:
+            raise NotImplementedError("step-by-step decoding is not supported")
+        return self._forward(hidden_states, reverse)
+
     def _conv1d(self, channels, bias, factory):
         """The depthwise convolution, padded to be causal (``conv1d`` weights)."""
         return nn.Conv1d(
@@ -180,23 +199,8 @@ class Mamba(MambaBlock):
         self.D._no_weight_decay = True
         self.out_proj = nn.Linear(d_inner, d_model, bias=bias, **factory)
 
-    @fill_doc
-    def forward(self, hidden_states, inference_params=None, reverse=False):  # noqa: D417 (docdict)
-        """Apply the block.
-
-        Parameters
-        ----------
-        hidden_states : torch.Tensor, shape (batch, length, d_model)
-            Input sequence.
-        %(ssm_options)s
-
-        Returns
-        -------
-        out : torch.Tensor, shape (batch, length, d_model)
-            Output sequence, in the input dtype.
-        """
-        if inference_params is not None:
-            raise NotImplementedError("step-by-step decoding is not supported")
+    def _forward(self, hidden_states, reverse):
+        """Whole sequence at once, or in pieces carrying the states (inference)."""
         batch, length = hidden_states.shape[:2]
         piece = max(1, PIECE_TOKENS // max(batch, 1))
         if not _carries_state(hidden_states) or length <= piece:

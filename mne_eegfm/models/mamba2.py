@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._docs import fill_doc
 from .initial import on_device
 from .mamba import MambaBlock, causal_depthwise_conv, init_dt_bias
 from .scan import chunk_scan
@@ -192,25 +191,10 @@ class Mamba2(MambaBlock):
             )
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **factory)
 
-    @fill_doc
-    def forward(self, u, inference_params=None, reverse=False):  # noqa: D417 (docdict)
-        """Apply the block.
-
-        Parameters
-        ----------
-        u : torch.Tensor, shape (batch, length, d_model)
-            Input sequence.
-        %(ssm_options)s
-
-        Returns
-        -------
-        out : torch.Tensor, shape (batch, length, d_model)
-            Output sequence, in the input dtype.
-        """
-        if inference_params is not None:
-            raise NotImplementedError("step-by-step decoding is not supported")
+    def _forward(self, u, reverse):
+        """The whole sequence at once (time-reversed for ``reverse``)."""
         if reverse:
-            return self(u.flip(1)).flip(1)
+            return self._forward(u.flip(1), False).flip(1)
         zxbcdt = self.in_proj(u)
         d_mlp = (
             zxbcdt.shape[-1]
