@@ -16,6 +16,8 @@ import click
 DISCLAIMER = "Research demonstration, not a diagnostic device."
 _DATA = Path(__file__).resolve().parents[1] / "data"
 EXAMPLE_FILE = _DATA / "example" / "sub-024_task-restingstate_eeg.edf"
+#: The example subject's group in the source dataset (``participants.tsv``).
+EXAMPLE_GROUP = "Epilepsy"
 DEFAULT_OUT = "mne-eegfm-results"
 # The defaults of mne_eegfm.checkpoints, named here without importing torch
 # (tests/test_cli.py checks that they agree).

@@ -12,6 +12,7 @@ from . import _runner
 from ._common import (
     DEFAULT_CLASSIFIER,
     DISCLAIMER,
+    EXAMPLE_GROUP,
     echo_table,
     load_or_fail,
     recording_options,
@@ -124,11 +125,13 @@ def _echo_model(card, label, labels, n_recordings):
     )
     cv = (card.get("cross_validation") or {}).get("recording")
     if cv:
+        mean, std = cv["mean"], cv["std"]
         click.echo(
             f"  subject-wise {card['cross_validation']['n_splits']}-fold "
-            f"cross-validation per recording: balanced accuracy "
-            f"{cv['pooled']['balanced_accuracy']:.2f}, ROC AUC "
-            f"{cv['pooled']['roc_auc']:.2f} (n={cv['n']})"
+            f"cross-validation per recording (mean +/- sd over folds): balanced "
+            f"accuracy {mean['balanced_accuracy']:.2f} +/- "
+            f"{std['balanced_accuracy']:.2f}, ROC AUC {mean['roc_auc']:.2f} +/- "
+            f"{std['roc_auc']:.2f} (n={cv['n']})"
         )
     click.echo("")
 
@@ -186,8 +189,10 @@ def _finish(results, labels, in_sample):
         click.echo(f"Reports: {reports[0]}" + (" ..." if len(reports) > 1 else ""))
     if in_sample:
         click.echo(
-            "Note: the example subject is one of those the shipped classifier was "
-            "trained on (an in-sample result); cross-validated metrics: "
+            f"Note: the example subject is in the {EXAMPLE_GROUP} group of its "
+            "dataset and is one of those the shipped classifier was trained on, "
+            "so this prediction is in-sample and says nothing about accuracy; "
+            "subject-wise cross-validated figures: "
             f"`mne-eegfm models --card {DEFAULT_CLASSIFIER}`."
         )
     click.echo(f"\n{DISCLAIMER}")
