@@ -443,6 +443,13 @@ def test_read_raw(data_path, tmp_path):
         read_raw(disc)
 
 
+def test_read_raw_epoched_eeglab_says_how_to_read_it(data_path):
+    src = data_path / "formats/mne-testing-data/EEGLAB/test_epochs.set"
+    with pytest.raises(ValueError, match="test_epochs.set holds epochs") as info:
+        read_raw(src, verbose="error")
+    assert "mne.read_epochs_eeglab" in str(info.value)
+
+
 @pytest.mark.parametrize("sfreq", [128.0, 160.0, 250.0, 500.0, 1000.0])
 def test_five_second_epochs_are_one_window(rng, sfreq):
     epochs = _epochs(rng, 5.0, sfreq=sfreq, n_epochs=2)

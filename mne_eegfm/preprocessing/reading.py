@@ -52,7 +52,19 @@ def read_raw(path, verbose=None):
     try:
         return mne.io.read_raw(path, preload=False, verbose=verbose)
     except Exception as err:
+        if _is_epoched_eeglab(path, err):
+            raise ValueError(
+                f"{path} holds epochs, not a continuous recording: read it with "
+                "mne.read_epochs_eeglab and give the Epochs to mne_eegfm.predict, "
+                "mne_eegfm.embed or the estimators (the command line reads "
+                "continuous recordings)."
+            ) from err
         raise ValueError(f"Could not read {path}: {type(err).__name__}: {err}") from err
+
+
+def _is_epoched_eeglab(path, err):
+    """Whether MNE refused an EEGLAB file because it holds several trials."""
+    return path.suffix.lower() == ".set" and "read_epochs_eeglab" in str(err)
 
 
 # ----------------------------------------------------------------------------
