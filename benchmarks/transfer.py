@@ -19,7 +19,10 @@ Every task uses only subjects held out of pretraining
 Methods, on the same subject-wise stratified folds within one run:
 ``pretrained + LR`` (frozen encoder, mean-pooled patch tokens,
 StandardScaler + LogisticRegression), ``random init + LR`` (the same
-architecture, seed 0), ``fine-tuned`` (:class:`mne_eegfm.EEGFMClassifier`,
+architecture, seed 0; the goal compares with it), ``random inits + LR (mean)``
+(fold-wise mean over ``--random-inits`` seeds 0, 1, ...: one random init is a
+noisy baseline, its score moves by about 0.02 from seed to seed),
+``fine-tuned`` (:class:`mne_eegfm.EEGFMClassifier`,
 ``mode="finetune"``, a few epochs: see ``--finetune-epochs``), ``band power +
 LR`` (log relative power in 5 bands per channel) and ``tangent space + LR``
 (pyriemann, OAS covariances, log-Euclidean tangent space). Balanced accuracy
@@ -33,6 +36,7 @@ Usage::
 
     python benchmarks/transfer.py [--encoder NAME_OR_PATH] [--quick]
         [--data PATH] [--out table.md] [--folds 5] [--finetune-epochs 2]
+        [--random-inits 5]
 """
 
 import argparse
@@ -67,6 +71,7 @@ TASKS = ("mi-rest-move", "mi-left-right", "gb-eyes", "gb-epilepsy")
 METHODS = (
     "pretrained + LR",
     "random init + LR",
+    "random inits + LR (mean)",
     "fine-tuned",
     "band power + LR",
     "tangent space + LR",
@@ -474,32 +479,59 @@ def finetune_probe(encoder, task, epochs, seed=0):
 # Driver
 
 
-def load_encoder(spec):
-    """Pretrained encoder (registry name or model file) and its random twin."""
+def load_encoder(spec, n_random=1):
+    """Pretrained encoder (registry name or model file) and random twins.
+
+    Returns
+    -------
+    pretrained : torch.nn.Module
+        The encoder under test.
+    randoms : list of torch.nn.Module
+        ``n_random`` encoders of the same architecture, initialised with the
+        seeds 0, 1, ... (the first is the ``random init + LR`` of the goal).
+    """
     from mne_eegfm.checkpoints import load_model
     from mne_eegfm.models import create_model
 
     pretrained = load_model(spec)
-    torch.manual_seed(0)
     config = {k: v for k, v in pretrained.config.items() if k not in ("name",)}
-    random = create_model(pretrained.config["name"], **config)
-    random.eval()
-    return pretrained, random
+    randoms = []
+    for seed in range(max(n_random, 1)):
+        torch.manual_seed(seed)
+        randoms.append(create_model(pretrained.config["name"], **config).eval())
+    return pretrained, randoms
 
 
-def run_task(task, pretrained, random, methods, folds, cache_dir, args, timings):
-    """Scores of every method on one task (dict method -> (n_folds, 2))."""
+def embedding_scores(model, task, key, folds, cache_dir):
+    """Fold scores of the linear probe on one encoder's (cached) embeddings."""
+    feats = _cached(
+        cache_dir,
+        f"emb-{key}-{model_fingerprint(model)}",
+        lambda: embed(model, task.X, task.positions),
+    )
+    return cross_validate(features_probe(feats, task), task, folds)
+
+
+def run_task(task, pretrained, randoms, methods, folds, cache_dir, args, timings):
+    """Scores of every method on one task.
+
+    Returns
+    -------
+    results : dict
+        Method -> scores, shape (n_folds, 2) (balanced accuracy, ROC AUC), or
+        (n_inits, n_folds, 2) for ``random inits + LR (mean)``.
+    """
     key = _hash({"task": task.name, "n": len(task.y), "sum": float(task.X.sum())})
     results = {}
     for method in methods:
         start = time.perf_counter()
         if method in ("pretrained + LR", "random init + LR"):
-            model = pretrained if method.startswith("pretrained") else random
-            name = f"emb-{key}-{model_fingerprint(model)}"
-            feats = _cached(
-                cache_dir, name, lambda m=model: embed(m, task.X, task.positions)
+            model = pretrained if method.startswith("pretrained") else randoms[0]
+            results[method] = embedding_scores(model, task, key, folds, cache_dir)
+        elif method == "random inits + LR (mean)":
+            results[method] = np.stack(
+                [embedding_scores(m, task, key, folds, cache_dir) for m in randoms]
             )
-            fit_predict = features_probe(feats, task)
         elif method == "band power + LR":
             feats = _cached(
                 cache_dir, f"bp-{key}", lambda: band_power(task.X, task.sfreq)
@@ -510,13 +542,19 @@ def run_task(task, pretrained, random, methods, folds, cache_dir, args, timings)
             fit_predict = features_probe(feats, task)
         else:
             fit_predict = finetune_probe(args.encoder, task, args.finetune_epochs)
-        results[method] = cross_validate(fit_predict, task, folds)
+        if method not in results:
+            results[method] = cross_validate(fit_predict, task, folds)
         timings[f"{task.name} {method}"] = time.perf_counter() - start
-        bacc, auc = results[method].mean(0)
+        bacc, auc = by_fold(results[method]).mean(0)
         print(f"  {task.name} {method}: balanced accuracy {bacc:.3f}, "
               f"ROC AUC {auc:.3f} ({time.perf_counter() - start:.0f} s)",
               flush=True)  # fmt: skip
     return results
+
+
+def by_fold(scores):
+    """Scores per fold, (n_folds, 2): several inits are averaged fold by fold."""
+    return scores.mean(0) if scores.ndim == 3 else scores
 
 
 def markdown_table(all_results, tasks, header):
@@ -530,8 +568,8 @@ def markdown_table(all_results, tasks, header):
     for task in tasks:
         size = f"{len(task.y)} ({len(np.unique(task.groups))})"
         for method, scores in all_results[task.name].items():
-            bacc, auc = scores.mean(0)
-            sd_bacc, sd_auc = scores.std(0)
+            bacc, auc = by_fold(scores).mean(0)
+            sd_bacc, sd_auc = by_fold(scores).std(0)
             lines.append(
                 f"| {task.name} | {size} | {method} | {bacc:.3f} +- {sd_bacc:.3f} "
                 f"| {auc:.3f} +- {sd_auc:.3f} |"
@@ -550,6 +588,14 @@ def verdict(all_results):
         if "random init + LR" in results:
             gain = pre - results["random init + LR"][:, 0].mean()
             parts.append(f"vs random {gain:+.3f} (goal >= +0.05)")
+        inits = results.get("random inits + LR (mean)")
+        if inits is not None and len(inits) > 1:
+            per_init = inits[..., 0].mean(1)
+            parts.append(
+                f"vs the mean of {len(per_init)} random inits "
+                f"{pre - per_init.mean():+.3f} (inits {per_init.min():.3f}-"
+                f"{per_init.max():.3f})"
+            )
         base = [
             results[m][:, 0].mean()
             for m in ("band power + LR", "tangent space + LR")
@@ -569,6 +615,12 @@ def main(argv=None):
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--finetune-epochs", type=int, default=2)
+    parser.add_argument(
+        "--random-inits",
+        type=int,
+        default=5,
+        help="Random inits averaged in 'random inits + LR (mean)' (1: left out).",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--quick", action="store_true", help="Frozen-feature methods only."
@@ -578,8 +630,13 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     mne.set_log_level("ERROR")
     start = time.perf_counter()
-    pretrained, random = load_encoder(args.encoder)
-    methods = [m for m in METHODS if not (args.quick and m == "fine-tuned")]
+    pretrained, randoms = load_encoder(args.encoder, args.random_inits)
+    methods = [
+        m
+        for m in METHODS
+        if not (args.quick and m == "fine-tuned")
+        and not (args.random_inits < 2 and m == "random inits + LR (mean)")
+    ]
     timings, all_results, tasks = {}, {}, []
     for name in args.tasks:
         t0 = time.perf_counter()
@@ -587,7 +644,7 @@ def main(argv=None):
         timings[f"{name} data"] = time.perf_counter() - t0
         folds = make_folds(task.y, task.groups, args.folds)
         all_results[name] = run_task(
-            task, pretrained, random, methods, folds, args.cache_dir, args, timings
+            task, pretrained, randoms, methods, folds, args.cache_dir, args, timings
         )
         tasks.append(task)
     header = (

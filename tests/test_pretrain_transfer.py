@@ -93,3 +93,18 @@ def test_recording_scores_and_embeddings(transfer):
     assert (
         "| toy | 4 (2) | band power + LR | 0.700 +- 0.100 | 0.800 +- 0.100 |" in table
     )
+
+
+def test_several_random_inits_are_averaged_fold_by_fold(transfer):
+    inits = np.array([[[0.6, 0.7], [0.4, 0.5]], [[0.8, 0.9], [0.6, 0.7]]])
+    assert transfer.by_fold(inits) == pytest.approx(np.array([[0.7, 0.8], [0.5, 0.6]]))
+    results = {
+        "toy": {
+            "pretrained + LR": np.array([[0.7, 0.8], [0.7, 0.8]]),
+            "random init + LR": inits[0],
+            "random inits + LR (mean)": inits,
+        }
+    }
+    (line,) = transfer.verdict(results)
+    assert "vs random +0.200 (goal >= +0.05)" in line
+    assert "vs the mean of 2 random inits +0.100 (inits 0.500-0.700)" in line
