@@ -23,7 +23,8 @@ architecture, seed 0; the goal compares with it), ``random inits + LR (mean)``
 (fold-wise mean over ``--random-inits`` seeds 0, 1, ...: one random init is a
 noisy baseline, its score moves by about 0.02 from seed to seed),
 ``fine-tuned`` (:class:`mne_eegfm.EEGFMClassifier`,
-``mode="finetune"``, a few epochs: see ``--finetune-epochs``), ``band power +
+``mode="finetune"``: up to 10 head-only epochs on the frozen encoder, then a
+few epochs of the whole model, see ``--finetune-epochs``), ``band power +
 LR`` (log relative power in 5 bands per channel) and ``tangent space + LR``
 (pyriemann, OAS covariances, log-Euclidean tangent space). Balanced accuracy
 (threshold 0.5, balanced class weights) and ROC AUC, mean +- sd over folds.
@@ -76,6 +77,8 @@ METHODS = (
     "band power + LR",
     "tangent space + LR",
 )
+#: Head-only epochs before fine-tuning (EEGFMClassifier's default).
+PROBE_EPOCHS = 10
 EVENT_S = 4.0  # event-locked epoch length (T1/T2 last 4.1 s)
 EYES_MARGIN_S = 5.0
 _CACHE_VERSION = 1
@@ -463,6 +466,7 @@ def finetune_probe(encoder, task, epochs, seed=0):
     def fit_predict(train, test):
         clf = EEGFMClassifier(
             model=encoder, mode="finetune", head="linear", ch_names=task.ch_names,
+            probe_epochs=PROBE_EPOCHS,
             sfreq=task.sfreq, window_s=window_s, on_missing="drop",
             max_epochs=epochs, validation_fraction=0.0, batch_size=32,
             random_state=seed, device="cpu", verbose=False,
@@ -650,7 +654,7 @@ def main(argv=None):
     header = (
         f"Transfer to held-out subjects: encoder `{Path(str(args.encoder)).name}`, "
         f"subject-wise stratified {args.folds}-fold CV (mean +- sd over folds), "
-        f"fine-tuned: {args.finetune_epochs} epochs, "
+        f"fine-tuned: {PROBE_EPOCHS} head-only + {args.finetune_epochs} epochs, "
         f"{args.threads} threads, {time.perf_counter() - start:.0f} s"
     )
     table = markdown_table(all_results, tasks, header)

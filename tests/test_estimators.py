@@ -365,6 +365,29 @@ def test_linear_probe_freezes_encoder_finetune_does_not(labelled):
     assert len(changed) > 10
 
 
+def test_finetune_starts_from_a_probed_head(labelled):
+    import torch
+
+    epochs, y = labelled
+    kwargs = dict(mode="finetune", max_epochs=2, validation_fraction=0.0)
+    clf = _clf(probe_epochs=3, **kwargs).fit(epochs, y)
+    stages = [row["stage"] for row in clf.history_]
+    assert stages == ["probe"] * 3 + ["finetune"] * 2 and clf.n_epochs_ == 5
+    assert all(p.requires_grad is False for p in clf.model_.parameters())
+    plain = _clf(probe_epochs=0, **kwargs).fit(epochs, y)
+    assert [row["stage"] for row in plain.history_] == ["finetune"] * 2
+    head = "classifier."
+    differs = [
+        name
+        for name, value in clf.model_.state_dict().items()
+        if name.startswith(head)
+        and not torch.equal(value, plain.model_.state_dict()[name])
+    ]
+    assert differs  # the probe stage moved the head before fine-tuning
+    with pytest.raises(ValueError, match="probe_epochs must be a non-negative"):
+        _clf(probe_epochs=-1).fit(epochs, y)
+
+
 def test_classifier_early_stopping(labelled):
     epochs, y = labelled
     # Random labels: the validation loss stops improving quickly.

@@ -115,6 +115,23 @@ class FinetuneTrainer:
         return self.net(x, positions).float()
 
 
+def encoder_tokens(trainer, n_windows):
+    """Tokens (n_windows, S, D) of the frozen encoder, in window order.
+
+    ``trainer`` is a :class:`FinetuneTrainer`: its batches group the windows
+    by channel layout.
+    """
+    trainer.net.eval()
+    tokens = None
+    with torch.no_grad():
+        for rows, (x, positions) in trainer.batches(np.arange(n_windows)):
+            out = trainer.net.encode(x, positions).float().cpu()
+            if tokens is None:
+                tokens = torch.empty((n_windows, *out.shape[1:]), dtype=out.dtype)
+            tokens[rows] = out
+    return tokens
+
+
 def fit_loop(trainer, optimizer, loss_fn, y_index, split, *, seed, stopping):
     """Mini-batch training with early stopping on the validation loss.
 

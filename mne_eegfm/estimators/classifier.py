@@ -26,7 +26,7 @@ from ._inputs import (
     validate_X,
 )
 from ._models import build_model, card_dict, freeze
-from ._training import FinetuneTrainer, ProbeTrainer, fit_loop
+from ._training import FinetuneTrainer, ProbeTrainer, encoder_tokens, fit_loop
 
 _MODES = ("linear-probe", "finetune")
 # Parameters of the machine a classifier runs on, not of the model: a saved
@@ -59,6 +59,11 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         Learning rate of the head (AdamW).
     encoder_lr_scale : float
         Factor applied to ``lr`` for the encoder in ``"finetune"`` mode.
+    probe_epochs : int
+        ``"finetune"`` mode only: maximum number of epochs that train the head
+        alone on the frozen encoder's tokens before the whole model is trained
+        (linear probing then fine-tuning), so that fine-tuning starts from a
+        trained head instead of a random one; 0 fine-tunes from the random head.
     weight_decay : float
         AdamW weight decay.
     class_weight : "balanced" | dict | None
@@ -85,8 +90,9 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
     contract_ : InputContract
         The input contract applied to the data.
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss`` and ``valid_loss`` (NaN without a
-        validation split).
+        Per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (NaN without a
+        validation split) and ``stage`` (``"probe"`` for the head-only epochs
+        that start fine-tuning, else the mode).
     n_epochs_ : int
         Number of epochs run.
     n_features_in_ : int
@@ -116,6 +122,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         batch_size=32,
         lr=1e-3,
         encoder_lr_scale=0.1,
+        probe_epochs=10,
         weight_decay=1e-2,
         class_weight="balanced",
         validation_fraction=0.2,
@@ -144,6 +151,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         self.on_missing = on_missing
         self.overlap = overlap
         self.patience = patience
+        self.probe_epochs = probe_epochs
         self.random_state = random_state
         self.sfreq = sfreq
         self.validation_fraction = validation_fraction
@@ -214,6 +222,11 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(self.patience, int | np.integer) or self.patience < 1:
             raise ValueError(
                 f"patience must be a positive integer, got {self.patience!r}"
+            )
+        if not isinstance(self.probe_epochs, int | np.integer) or self.probe_epochs < 0:
+            raise ValueError(
+                "probe_epochs must be a non-negative integer, got "
+                f"{self.probe_epochs!r}"
             )
         for name in ("lr", "encoder_lr_scale", "weight_decay"):
             if not getattr(self, name) >= 0:
@@ -363,26 +376,39 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         loss_fn = torch.nn.CrossEntropyLoss(
             weight=None if weights is None else weights.to(device)
         )
-        with torch.random.fork_rng(
-            devices=[device.index or 0] if device.type == "cuda" else []
-        ):
-            torch.manual_seed(seed)
-            if self.mode == "linear-probe":
-                trainer = ProbeTrainer(net, tokens, self.batch_size, device)
-            else:
-                trainer = FinetuneTrainer(net, inputs, self.batch_size, device)
+
+        def fit(trainer, max_epochs=self.max_epochs, stage=self.mode):
             optimizer = torch.optim.AdamW(
                 trainer.param_groups(self.lr, self.encoder_lr_scale),
                 weight_decay=self.weight_decay,
             )
-            stopping = (self.max_epochs, self.patience)
+            history = fit_loop(
+                trainer, optimizer, loss_fn, y_index, (train, valid), seed=seed,
+                stopping=(max_epochs, self.patience),
+            )  # fmt: skip
+            return [{**row, "stage": stage} for row in history]
+
+        with torch.random.fork_rng(
+            devices=[device.index or 0] if device.type == "cuda" else []
+        ):
+            torch.manual_seed(seed)
             with precision_context(self.precision, device):
-                self.history_ = fit_loop(
-                    trainer, optimizer, loss_fn, y_index, (train, valid), seed=seed,
-                    stopping=stopping,
-                )  # fmt: skip
+                self.history_ = self._stages(inputs, tokens, device, fit)
         self.n_epochs_ = len(self.history_)
         freeze(net)
+
+    def _stages(self, inputs, tokens, device, fit):
+        """Train the head on tokens, then (fine-tuning) the whole model."""
+        if self.mode == "linear-probe":
+            return fit(ProbeTrainer(self.model_, tokens, self.batch_size, device))
+        finetune = FinetuneTrainer(self.model_, inputs, self.batch_size, device)
+        history = []
+        if self.probe_epochs:
+            tokens = encoder_tokens(finetune, inputs.n_windows)
+            probe = ProbeTrainer(self.model_, tokens, self.batch_size, device)
+            history = fit(probe, self.probe_epochs, "probe")
+            finetune = FinetuneTrainer(self.model_, inputs, self.batch_size, device)
+        return history + fit(finetune, self.max_epochs, "finetune")
 
     # -- prediction ---------------------------------------------------------
 
