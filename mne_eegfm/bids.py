@@ -7,6 +7,7 @@ one set of BIDS path and entity rules, which one module keeps in one place.
 import json
 import os
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,6 @@ EEG_EXTENSIONS = (".edf", ".bdf", ".vhdr", ".set", ".fif")
 PIPELINE_NAME = "mne-eegfm"
 
 _BIDS_VERSION = "1.10.0"
-_CODE_URL = "https://github.com/mne-tools/mne-eegfm"
 
 
 def is_bids_root(path):
@@ -415,19 +415,19 @@ def write_dataset_description(deriv_root, source_root):
     if source_desc.get("DatasetVersion"):
         source["Version"] = str(source_desc["DatasetVersion"])
     name = source_desc.get("Name") or source_root.resolve().name
+    generated_by = {
+        "Name": PIPELINE_NAME,
+        "Version": __version__,
+        "Description": "EEG foundation model predictions and embeddings "
+        "(research demonstration, not a diagnostic device).",
+    }
+    if code_url := _code_url():
+        generated_by["CodeURL"] = code_url
     description = {
         "Name": f"mne-eegfm outputs for {name}",
         "BIDSVersion": _BIDS_VERSION,
         "DatasetType": "derivative",
-        "GeneratedBy": [
-            {
-                "Name": PIPELINE_NAME,
-                "Version": __version__,
-                "Description": "EEG foundation model predictions and embeddings "
-                "(research demonstration, not a diagnostic device).",
-                "CodeURL": _CODE_URL,
-            }
-        ],
+        "GeneratedBy": [generated_by],
         "SourceDatasets": [source],
         "DatasetLinks": {SOURCE_LINK: link.as_posix() + "/"},
     }
@@ -435,6 +435,19 @@ def write_dataset_description(deriv_root, source_root):
     write_text(fname, json.dumps(description, indent=4, ensure_ascii=False) + "\n")
     write_bidsignore(deriv_root)
     return fname
+
+
+def _code_url():
+    """The code URL the installed package declares, or None (none is invented)."""
+    try:
+        meta = metadata("mne-eegfm")
+    except PackageNotFoundError:
+        return None
+    for entry in meta.get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in ("source", "repository", "homepage"):
+            return url.strip()
+    return meta.get("Home-page")
 
 
 #: Name of the source dataset in ``DatasetLinks`` and in BIDS URIs.

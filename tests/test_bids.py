@@ -70,6 +70,17 @@ def test_derivative_names(data_path, tmp_path):
     assert (deriv / desc["DatasetLinks"]["raw"]).resolve() == root.resolve()
 
 
+def test_code_url_only_when_the_package_declares_one(data_path, tmp_path, monkeypatch):
+    root = data_path / "formats" / "tiny_bids"
+    deriv = bids.derivatives_root(tmp_path)
+    monkeypatch.setattr(bids, "_code_url", lambda: None)
+    desc = json.loads(bids.write_dataset_description(deriv, root).read_text())
+    assert "CodeURL" not in desc["GeneratedBy"][0]
+    monkeypatch.setattr(bids, "_code_url", lambda: "https://example.org/code")
+    desc = json.loads(bids.write_dataset_description(deriv, root).read_text())
+    assert desc["GeneratedBy"][0]["CodeURL"] == "https://example.org/code"
+
+
 def test_read_recording_tiny_bids(data_path):
     (path,) = bids.find_recordings(data_path / "formats" / "tiny_bids")
     raw = bids.read_recording(path)
