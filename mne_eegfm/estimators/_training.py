@@ -66,8 +66,6 @@ class FinetuneTrainer:
 
     def __init__(self, net, inputs, batch_size, device):
         self.net = net
-        for param in net.parameters():
-            param.requires_grad_(True)
         self.groups = group_by_layout(inputs.windows)
         self.group_of = np.empty(inputs.n_windows, int)
         self.row_in_group = np.empty(inputs.n_windows, int)
@@ -78,8 +76,10 @@ class FinetuneTrainer:
         self.batch_size = batch_size
 
     def param_groups(self, lr, encoder_lr_scale):
+        """Every parameter trains (set here, when the optimiser is built)."""
         head, encoder = [], []
         for name, param in self.net.named_parameters():
+            param.requires_grad_(True)
             (head if name.startswith(HEAD_PREFIX) else encoder).append(param)
         return [
             {"params": head, "lr": lr},

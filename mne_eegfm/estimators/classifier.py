@@ -407,7 +407,6 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             tokens = encoder_tokens(finetune, inputs.n_windows)
             probe = ProbeTrainer(self.model_, tokens, self.batch_size, device)
             history = fit(probe, self.probe_epochs, "probe")
-            finetune = FinetuneTrainer(self.model_, inputs, self.batch_size, device)
         return history + fit(finetune, self.max_epochs, "finetune")
 
     # -- prediction ---------------------------------------------------------
