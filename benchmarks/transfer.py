@@ -540,13 +540,12 @@ def run_task(task, pretrained, randoms, methods, folds, cache_dir, args, timings
             feats = _cached(
                 cache_dir, f"bp-{key}", lambda: band_power(task.X, task.sfreq)
             )
-            fit_predict = features_probe(feats, task)
+            results[method] = cross_validate(features_probe(feats, task), task, folds)
         elif method == "tangent space + LR":
             feats = _cached(cache_dir, f"ts-{key}", lambda: tangent_space(task.X))
-            fit_predict = features_probe(feats, task)
+            results[method] = cross_validate(features_probe(feats, task), task, folds)
         else:
             fit_predict = finetune_probe(args.encoder, task, args.finetune_epochs)
-        if method not in results:
             results[method] = cross_validate(fit_predict, task, folds)
         timings[f"{task.name} {method}"] = time.perf_counter() - start
         bacc, auc = by_fold(results[method]).mean(0)
