@@ -1,6 +1,7 @@
 """The ``mne-eegfm pretrain`` command."""
 
 import copy
+import inspect
 import json
 import os
 import platform
@@ -11,9 +12,24 @@ from pathlib import Path
 import click
 import torch
 
+from ..preprocessing import InputContract
 from .objectives import OBJECTIVES, PretrainObjective
+from .trainer import barrier, init_distributed
+from .trainer import pretrain as run_pretraining
 
 RUN_NAME = "run.json"
+
+
+def _defaults(obj):
+    """Default of each parameter of ``obj``: options take them from the library."""
+    return {
+        name: param.default for name, param in inspect.signature(obj).parameters.items()
+    }
+
+
+_CONTRACT = _defaults(InputContract)
+_OBJECTIVE = _defaults(PretrainObjective)
+_TRAINING = _defaults(run_pretraining)
 
 
 def _model_options(items):
@@ -172,39 +188,59 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
     "--out", required=True, type=click.Path(file_okay=False), help="Output folder."
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
-@click.option("--steps", default=1000, show_default=True, help="Total optimiser steps.")
+@click.option(
+    "--steps",
+    default=_TRAINING["steps"],
+    show_default=True,
+    help="Total optimiser steps.",
+)
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=32,
+    default=_TRAINING["batch_size"],
     show_default=True,
     help="Windows per step and process.",
 )
-@click.option("--lr", default=5e-4, show_default=True, help="Peak learning rate.")
-@click.option("--weight-decay", default=0.05, show_default=True)
+@click.option(
+    "--lr", default=_TRAINING["lr"], show_default=True, help="Peak learning rate."
+)
+@click.option("--weight-decay", default=_TRAINING["weight_decay"], show_default=True)
 @click.option(
     "--warmup-steps", type=int, default=None, help="Default: min(500, steps/10)."
 )
-@click.option("--checkpoint-every", default=100, show_default=True)
 @click.option(
-    "--objective", type=click.Choice(OBJECTIVES), default="mixed", show_default=True
+    "--checkpoint-every", default=_TRAINING["checkpoint_every"], show_default=True
+)
+@click.option(
+    "--objective",
+    type=click.Choice(OBJECTIVES),
+    default=_OBJECTIVE["name"],
+    show_default=True,
 )
 @click.option(
     "--spectral", is_flag=True, help="Add EEGM2's spectral term (alpha=beta=1)."
 )
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=_TRAINING["seed"], show_default=True)
 @click.option(
     "--holdout-subjects",
     type=click.Path(exists=True, dir_okay=False),
     help="File of subjects (one per line) left out of pretraining.",
 )
 @click.option(
-    "--sfreq", default=256.0, show_default=True, help="Contract sampling rate."
+    "--sfreq",
+    default=_CONTRACT["sfreq"],
+    show_default=True,
+    help="Contract sampling rate.",
 )
-@click.option("--l-freq", default=0.1, show_default=True)
-@click.option("--h-freq", default=75.0, show_default=True)
+@click.option("--l-freq", default=_CONTRACT["l_freq"], show_default=True)
+@click.option("--h-freq", default=_CONTRACT["h_freq"], show_default=True)
 @click.option("--notch", type=float, default=None, help="Line frequency to notch out.")
-@click.option("--window-s", default=5.0, show_default=True, help="Window length (s).")
+@click.option(
+    "--window-s",
+    default=_CONTRACT["window_s"],
+    show_default=True,
+    help="Window length (s).",
+)
 @click.option(
     "--overlap", default=0.0, show_default=True, help="Window overlap fraction."
 )
@@ -212,7 +248,7 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
     "--cache-dir", type=click.Path(file_okay=False), help="Default: OUT/cache."
 )
 @click.option("--model-option", "-m", multiple=True, help="KEY=VALUE config override.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", default=_TRAINING["device"], show_default=True)
 @click.option("--threads", type=int, default=None, help="CPU threads per process.")
 @click.option(
     "--card", type=click.Path(exists=True, dir_okay=False), help="JSON card fields."
@@ -227,14 +263,14 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
 @click.option(
     "--lejepa-weight",
     type=float,
-    default=0.05,
+    default=_OBJECTIVE["lejepa_weight"],
     show_default=True,
     help="Weight of LeJEPA in --objective mixed.",
 )
 @click.option(
     "--lejepa-lambda",
     type=click.FloatRange(0.0, 1.0),
-    default=0.002,
+    default=_OBJECTIVE["lejepa_lambda"],
     show_default=True,
     help="SIGReg weight inside LeJEPA (SIGReg grows with the batch size: "
     "small batches may need more).",
@@ -242,7 +278,7 @@ def _export(model, out, contract, run, summary, dataset, card_file, float16):
 @click.option(
     "--view-channels",
     type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=1.0,
+    default=_OBJECTIVE["view_channels"],
     show_default=True,
     help="Fraction of a window's channels each LeJEPA view sees (own subset per view).",
 )
@@ -297,10 +333,7 @@ def pretrain(
     (``mne_eegfm.pretrain.heldout``) are refused unless --exclude-heldout or
     --allow-heldout is given. Launch with torchrun for several processes.
     """
-    from ..preprocessing import InputContract
     from .data import WindowDataset, cache_recordings, find_sources
-    from .trainer import barrier, init_distributed
-    from .trainer import pretrain as run_pretraining
 
     contract = InputContract(
         sfreq=sfreq, l_freq=l_freq, h_freq=h_freq, notch=notch, window_s=window_s
