@@ -40,6 +40,13 @@ ch_names : list of str | None
 sfreq : float | None
     Sampling rate of array input, when ``info`` is not given."""
 
+docdict["contract_window"] = """
+contract : InputContract
+    What the model expects.
+window_s : float | None
+    Window length in seconds (None: ``contract.window_s``), rounded down to a
+    multiple of 40 samples at ``contract.sfreq``."""
+
 docdict["on_missing"] = """
 on_missing : "raise" | "warn" | "drop"
     What to do with an EEG channel that has no known position."""
@@ -159,6 +166,18 @@ embed_dim : int
     Width D of the encoder output.
 n_outputs : int
     Number of outputs (classes)."""
+
+docdict["ssm_biases"] = """
+bias : bool
+    Whether ``in_proj`` and ``out_proj`` have biases.
+conv_bias : bool
+    Whether the convolution has a bias."""
+
+docdict["ssm_factory"] = """
+layer_idx : int | None
+    Accepted for compatibility with mamba-ssm.
+device, dtype : torch.device | torch.dtype | None
+    Factory arguments of the parameters."""
 
 docdict["ssm_options"] = """
 inference_params : None

@@ -55,6 +55,7 @@ def _strip_prefix(values, prefix):
 
 
 @verbose
+@fill_doc
 def find_recordings(root, *, subjects=None, sessions=None, tasks=None, verbose=None):
     """Find every EEG recording of a BIDS dataset.
 
@@ -65,8 +66,7 @@ def find_recordings(root, *, subjects=None, sessions=None, tasks=None, verbose=N
     subjects, sessions, tasks : str | list of str | None
         Keep only these subjects (``"01"`` or ``"sub-01"``), sessions and tasks.
         None keeps all.
-    verbose : bool | str | int | None
-        Control verbosity of the logging output (see :func:`mne.verbose`).
+    %(verbose)s
 
     Returns
     -------
@@ -211,6 +211,7 @@ def _no_lock_files():
 
 
 @verbose
+@fill_doc
 def read_recording(bids_path, verbose=None):
     """Read one BIDS EEG recording, refusing discontinuous EDF+D/BDF+D files.
 
@@ -218,8 +219,7 @@ def read_recording(bids_path, verbose=None):
     ----------
     bids_path : mne_bids.BIDSPath
         The recording (as returned by :func:`find_recordings`).
-    verbose : bool | str | int | None
-        Control verbosity of the logging output (see :func:`mne.verbose`).
+    %(verbose)s
 
     Returns
     -------

@@ -18,6 +18,7 @@ import json
 from mne.utils import logger, verbose, warn
 from safetensors.torch import save_file
 
+from ._docs import fill_doc
 from .cards import ModelCard
 from .layouts import (
     infer_config,
@@ -114,7 +115,8 @@ def _contract_dict(contract):
 
 
 @verbose
-def save_model(model, path, *, contract, card=None, verbose=None):
+@fill_doc
+def save_model(model, path, *, contract, card=None, verbose=None):  # noqa: D417 (docdict)
     """Save a model as safetensors plus a JSON sidecar, atomically.
 
     Parameters
@@ -130,8 +132,7 @@ def save_model(model, path, *, contract, card=None, verbose=None):
         Model card (name, licence, source, attribution, labels, description, ...;
         see :class:`~mne_eegfm.cards.ModelCard`). Defaults to ``model.card``
         when the model has one.
-    verbose : bool | str | int | None
-        Control the logging output (see :func:`mne.verbose`).
+    %(verbose)s
 
     Returns
     -------
@@ -191,7 +192,8 @@ def _choose_head(state_dict, config, n_outputs, head):
 
 
 @verbose
-def load_model(
+@fill_doc
+def load_model(  # noqa: D417 (docdict)
     name_or_path=DEFAULT_MODEL,
     *,
     weights=None,
@@ -236,8 +238,7 @@ def load_model(
         If True (default) never touch the network: weights come from the
         package, ``weights=`` or the local Hugging Face cache. If False,
         published weights are downloaded with ``huggingface_hub``.
-    verbose : bool | str | int | None
-        Control the logging output (see :func:`mne.verbose`).
+    %(verbose)s
 
     Returns
     -------

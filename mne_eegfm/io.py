@@ -18,6 +18,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from ._docs import fill_doc
+
 __all__ = [
     "READABLE_EXTENSIONS",
     "atomic_path",
@@ -93,15 +95,15 @@ def find_recordings(folder, exclude=("derivatives",)):
     return sorted(found)
 
 
-def read_recording(source, verbose=None):
+@fill_doc
+def read_recording(source, verbose=None):  # noqa: D417 (docdict)
     """Read a recording lazily: a file, an ``.mff`` folder or a BIDS path.
 
     Parameters
     ----------
     source : path-like | mne_bids.BIDSPath
         The recording.
-    verbose : bool | str | int | None
-        MNE-style logging level.
+    %(verbose)s
 
     Returns
     -------

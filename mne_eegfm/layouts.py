@@ -10,6 +10,7 @@ from functools import lru_cache
 import torch
 from mne.utils import logger, verbose
 
+from ._docs import fill_doc
 from .models import factory
 from .models.heads import head_fingerprint
 
@@ -128,7 +129,8 @@ def _names(items, limit=40):
 
 
 @verbose
-def remap_state_dict(state_dict, model, verbose=None):
+@fill_doc
+def remap_state_dict(state_dict, model, verbose=None):  # noqa: D417 (docdict)
     """Map checkpoint keys onto ``model`` and check that they match exactly.
 
     ``model.``/``module.`` prefixes are stripped. The pretraining-only parts
@@ -145,8 +147,7 @@ def remap_state_dict(state_dict, model, verbose=None):
         Checkpoint tensors (meta tensors to check shapes only).
     model : torch.nn.Module
         The model to load into.
-    verbose : bool | str | int | None
-        Control the logging output (see :func:`mne.verbose`).
+    %(verbose)s
 
     Returns
     -------

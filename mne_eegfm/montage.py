@@ -19,6 +19,8 @@ import numpy as np
 from mne import pick_types
 from mne.utils import logger, verbose, warn
 
+from ._docs import fill_doc
+
 __all__ = ["get_positions", "normalize_name"]
 
 # References that can follow an electrode name ("EEG FP1-REF", "C3-LE", ...).
@@ -314,7 +316,8 @@ def _usable_digitisation(info, candidates):
 
 
 @verbose
-def get_positions(info, on_missing="raise", verbose=None):
+@fill_doc
+def get_positions(info, on_missing="raise", verbose=None):  # noqa: D417 (docdict)
     """Electrode positions of the EEG channels of a recording.
 
     Parameters
@@ -325,8 +328,7 @@ def get_positions(info, on_missing="raise", verbose=None):
         What to do with an EEG channel that has neither a valid digitised
         position nor a known 10-05 name: raise a ValueError naming it, warn and
         drop it, or drop it (logged).
-    verbose : bool | str | int | None
-        MNE-style logging level (None: MNE's current level).
+    %(verbose)s
 
     Returns
     -------

@@ -42,6 +42,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ._docs import fill_doc
+
 __all__ = [
     "InputProfile",
     "OODResult",
@@ -192,7 +194,8 @@ class InputProfile:
         }
 
 
-def profile(data, contract, verbose=None):
+@fill_doc
+def profile(data, contract, verbose=None):  # noqa: D417 (docdict)
     """The :class:`InputProfile` of a recording or of its windows.
 
     Parameters
@@ -202,8 +205,7 @@ def profile(data, contract, verbose=None):
         chunk) or windows already prepared with it.
     contract : InputContract
         The model's input contract.
-    verbose : bool | str | int | None
-        MNE-style logging level (None: MNE's current level).
+    %(verbose)s
 
     Returns
     -------
@@ -239,7 +241,8 @@ def _spectrum_distance(a, b):
     return float(np.sqrt(np.mean(np.square(np.subtract(a, b)))))
 
 
-def reference_statistics(recordings, contract, positions=None, verbose=None):
+@fill_doc
+def reference_statistics(recordings, contract, positions=None, verbose=None):  # noqa: D417 (docdict)
     """Summarise a model's training data for :func:`assess`.
 
     Parameters
@@ -251,8 +254,7 @@ def reference_statistics(recordings, contract, positions=None, verbose=None):
         The model's input contract (the statistics are measured after it).
     positions : array, shape (n_channels, 3) | list of array | None
         The training montage(s); None: the montages of ``recordings``.
-    verbose : bool | str | int | None
-        MNE-style logging level (None: MNE's current level).
+    %(verbose)s
 
     Returns
     -------
@@ -394,7 +396,8 @@ def _spectrum(summary, reference):
     return distance / limit, text, {"spectrum_distance": round(distance, 3)}
 
 
-def assess(data, reference, verbose=None):
+@fill_doc
+def assess(data, reference, verbose=None):  # noqa: D417 (docdict)
     """Say whether a recording lies outside a model's training data.
 
     Parameters
@@ -403,8 +406,7 @@ def assess(data, reference, verbose=None):
         The recording, or its windows prepared with the reference's contract.
     reference : dict
         Output of :func:`reference_statistics` (a card's ``input_statistics``).
-    verbose : bool | str | int | None
-        MNE-style logging level (None: MNE's current level).
+    %(verbose)s
 
     Returns
     -------
@@ -440,7 +442,8 @@ def assess(data, reference, verbose=None):
 NOT_ASSESSED = "not assessed: the model card has no input_statistics"
 
 
-def note(data, reference, verbose=None):
+@fill_doc
+def note(data, reference, verbose=None):  # noqa: D417 (docdict)
     """The out-of-distribution note of one recording, for sidecars and reports.
 
     Parameters
@@ -450,8 +453,7 @@ def note(data, reference, verbose=None):
         predicting avoids reading the recording twice).
     reference : dict | None
         A model card's ``input_statistics``; None when the card has none.
-    verbose : bool | str | int | None
-        MNE-style logging level (None: MNE's current level).
+    %(verbose)s
 
     Returns
     -------

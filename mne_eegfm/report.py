@@ -6,6 +6,7 @@ import re
 import numpy as np
 from mne.utils import logger, verbose
 
+from ._docs import fill_doc
 from .utils import atomic_path
 
 _N_POINTS = 2000  # columns of the signal overview
@@ -290,7 +291,8 @@ def _fmt(value):
 
 
 @verbose
-def write_report(
+@fill_doc
+def write_report(  # noqa: D417 (docdict)
     fname,
     raw,
     predictions,
@@ -336,8 +338,7 @@ def write_report(
         in the summary line.
     model_sha256 : str | None
         SHA-256 of the model's weights file, for the summary line.
-    verbose : bool | str | int | None
-        Control verbosity of the logging output (see :func:`mne.verbose`).
+    %(verbose)s
 
     Returns
     -------

@@ -559,6 +559,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
         return params
 
     @classmethod
+    @fill_doc
     def load(cls, path, *, device="auto", precision="float32", verbose=None):
         """Load a classifier written by :meth:`save` (or a shipped classifier).
 
@@ -571,8 +572,7 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             Device for prediction.
         precision : "float32" | "bfloat16" | "auto"
             Precision for prediction (see the class parameter ``precision``).
-        verbose : bool | str | int | None
-            MNE-style verbosity.
+        %(verbose)s
 
         Returns
         -------

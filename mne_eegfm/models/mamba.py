@@ -115,6 +115,7 @@ class MambaBlock(nn.Module):
         )
 
 
+@fill_doc
 class Mamba(MambaBlock):
     """Mamba (v1) selective state-space block, a drop-in for ``mamba_ssm.Mamba``.
 
@@ -136,16 +137,10 @@ class Mamba(MambaBlock):
         Scale of the ``dt_proj.weight`` initialisation.
     dt_init_floor : float
         Smallest initial step size.
-    conv_bias : bool
-        Whether the convolution has a bias.
-    bias : bool
-        Whether ``in_proj`` and ``out_proj`` have biases.
+    %(ssm_biases)s
     use_fast_path : bool
         Accepted for compatibility with mamba-ssm.
-    layer_idx : int | None
-        Accepted for compatibility with mamba-ssm.
-    device, dtype : torch.device | torch.dtype | None
-        Factory arguments of the parameters.
+    %(ssm_factory)s
     """
 
     def __init__(

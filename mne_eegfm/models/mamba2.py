@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .initial import on_device
 from .mamba import MambaBlock, causal_depthwise_conv, init_dt_bias
 from .scan import chunk_scan
@@ -57,6 +58,7 @@ class RMSNormGated(nn.Module):
         return x.to(dtype)
 
 
+@fill_doc
 class Mamba2(MambaBlock):
     """Mamba-2 (SSD) block, a drop-in for ``mamba_ssm.Mamba2``.
 
@@ -91,22 +93,14 @@ class Mamba2(MambaBlock):
         Initial step sizes (log-uniform in ``[dt_min, dt_max]``, floored).
     dt_limit : tuple of float
         Clamp of the step sizes.
-    bias : bool
-        Whether ``in_proj`` and ``out_proj`` have biases.
-    conv_bias : bool
-        Whether the convolution has a bias.
+    %(ssm_biases)s
     chunk_size : int
         Chunk length of the CUDA kernel (the CPU path uses 64).
-    use_mem_eff_path : bool
-        Accepted for compatibility with mamba-ssm.
-    layer_idx : int | None
+    use_mem_eff_path, sequence_parallel : bool
         Accepted for compatibility with mamba-ssm.
     process_group : None
         Tensor parallelism is not supported; must be None.
-    sequence_parallel : bool
-        Accepted for compatibility with mamba-ssm.
-    device, dtype : torch.device | torch.dtype | None
-        Factory arguments of the parameters.
+    %(ssm_factory)s
     """
 
     cpu_chunk_size = 64

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from mne.utils import verbose
 
+from .._docs import fill_doc
+
 
 def _edf_reserved_field(path):
     with open(path, "rb") as fid:
@@ -12,15 +14,15 @@ def _edf_reserved_field(path):
 
 
 @verbose
-def read_raw(path, verbose=None):
+@fill_doc
+def read_raw(path, verbose=None):  # noqa: D417 (docdict)
     """Read any recording MNE reads, lazily (``preload=False``).
 
     Parameters
     ----------
     path : path-like
         The file (EDF/EDF+, BDF, BrainVision ``.vhdr``, EEGLAB ``.set``, FIF, GDF...).
-    verbose : bool | str | int | None
-        MNE-style logging level (None: MNE's current level).
+    %(verbose)s
 
     Returns
     -------

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from mne.utils import logger, use_log_level, verbose, warn
 
+from .._docs import fill_doc
 from ..montage import get_positions
 from .contract import PATCH_SIZE, InputContract, _resolve_window
 from .filtering import _filter_resample, _Plan
@@ -163,7 +164,8 @@ def _chunks(n_starts, per_chunk):
 
 
 @verbose
-def iter_windows(
+@fill_doc
+def iter_windows(  # noqa: D417 (docdict)
     raw,
     contract,
     *,
@@ -181,15 +183,10 @@ def iter_windows(
     raw : mne.io.Raw
         The recording (need not be preloaded: only one chunk is read at a time).
         It is never modified.
-    contract : InputContract
-        What the model expects.
-    window_s : float | None
-        Window length in seconds (None: ``contract.window_s``); rounded down to
-        a multiple of 40 samples at ``contract.sfreq``.
+    %(contract_window)s
     overlap : float
         Fraction of a window shared with the next one, in [0, 1).
-    on_missing : "raise" | "warn" | "drop"
-        Channels without position (see :func:`mne_eegfm.get_positions`).
+    %(on_missing)s
     reject_by_annotation : bool
         Leave out windows that overlap ``BAD_*`` annotations (counted in
         ``n_skipped``).
@@ -198,8 +195,7 @@ def iter_windows(
         is about 20 bytes per channel and input sample of a chunk; chunks are
         also capped at 2**25 channels x input samples (e.g. 305 s of 22
         channels at 5 kHz), so memory stays bounded whatever the rate.
-    verbose : bool | str | int | None
-        MNE-style logging level (None: MNE's current level).
+    %(verbose)s
 
     Returns
     -------
@@ -345,7 +341,8 @@ def _window_extremes(x, s, starts, n_times, plan):
 
 
 @verbose
-def prepare(
+@fill_doc
+def prepare(  # noqa: D417 (docdict)
     inst,
     contract,
     *,
@@ -362,22 +359,16 @@ def prepare(
     ----------
     inst : mne.io.Raw | mne.Epochs
         The data; never modified.
-    contract : InputContract
-        What the model expects.
-    window_s : float | None
-        Window length in seconds (None: ``contract.window_s``), rounded down to a
-        multiple of 40 samples at ``contract.sfreq``.
+    %(contract_window)s
     overlap : float
         Raw only: fraction of a window shared with the next one, in [0, 1).
-    on_missing : "raise" | "warn" | "drop"
-        Channels without position (see :func:`mne_eegfm.get_positions`).
+    %(on_missing)s
     reject_by_annotation : bool
         Raw only: leave out windows overlapping ``BAD_*`` annotations.
     chunk_s : float | None
         Raw only: process this many seconds at a time (None: all at once); the
         result is the same up to float32 rounding (see :func:`iter_windows`).
-    verbose : bool | str | int | None
-        MNE-style logging level (None: MNE's current level).
+    %(verbose)s
 
     Returns
     -------

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from mne.utils import logger, verbose, warn
 
+from .._docs import fill_doc
 from ..io import READABLE_EXTENSIONS as FILE_EXTENSIONS
 from .heldout import check_sources, heldout_subject
 
@@ -59,7 +60,8 @@ def _files_in(folder):
 
 
 @verbose
-def find_sources(paths, holdout_subjects=(), heldout="raise", verbose=None):
+@fill_doc
+def find_sources(paths, holdout_subjects=(), heldout="raise", verbose=None):  # noqa: D417 (docdict)
     """List the recordings named by files, folders and BIDS roots.
 
     Parameters
@@ -75,8 +77,7 @@ def find_sources(paths, holdout_subjects=(), heldout="raise", verbose=None):
         What to do with recordings of the subjects fixed in
         :mod:`mne_eegfm.pretrain.heldout` for the transfer benchmark: raise a
         ValueError naming them (default), leave them out, or use them.
-    verbose : bool | str | int | None
-        Control the logging output (see :func:`mne.verbose`).
+    %(verbose)s
 
     Returns
     -------
@@ -221,7 +222,8 @@ _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 @verbose
-def cache_recordings(sources, contract, cache_dir, overlap=0.0, verbose=None):
+@fill_doc
+def cache_recordings(sources, contract, cache_dir, overlap=0.0, verbose=None):  # noqa: D417 (docdict)
     """Preprocess every recording once and return the cached windows.
 
     Recordings that cannot be read or preprocessed (unreadable file, no EEG
@@ -239,8 +241,7 @@ def cache_recordings(sources, contract, cache_dir, overlap=0.0, verbose=None):
         Folder of the cache (created if needed).
     overlap : float
         Fraction of a window shared with the next one, in [0, 1).
-    verbose : bool | str | int | None
-        Control the logging output (see :func:`mne.verbose`).
+    %(verbose)s
 
     Returns
     -------

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from mne.utils import logger, verbose, warn
 
+from .._docs import fill_doc
 from ..models.precision import precision_context, resolve_precision
 from ..utils import atomic_path, resolve_device
 from .data import MixedBatchSampler, MontageBatchSampler, mixed_batch
@@ -307,7 +308,8 @@ def _settings(steps, batch_size, lr, weight_decay, warmup_steps, grad_clip, seed
 
 
 @verbose
-def pretrain(
+@fill_doc
+def pretrain(  # noqa: D417 (docdict)
     model,
     dataset,
     out_dir,
@@ -375,8 +377,7 @@ def pretrain(
         Returns), e.g. to export the model.
     progress : bool
         Show a progress bar (rank 0 only).
-    verbose : bool | str | int | None
-        Control the logging output (see :func:`mne.verbose`).
+    %(verbose)s
 
     Returns
     -------
