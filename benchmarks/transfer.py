@@ -529,13 +529,16 @@ def run_task(task, pretrained, randoms, methods, folds, cache_dir, args, timings
     results = {}
     for method in methods:
         start = time.perf_counter()
-        if method in ("pretrained + LR", "random init + LR"):
-            model = pretrained if method.startswith("pretrained") else randoms[0]
-            results[method] = embedding_scores(model, task, key, folds, cache_dir)
+        if method == "pretrained + LR":
+            results[method] = embedding_scores(pretrained, task, key, folds, cache_dir)
+        elif method == "random init + LR":
+            results[method] = embedding_scores(randoms[0], task, key, folds, cache_dir)
         elif method == "random inits + LR (mean)":
-            results[method] = np.stack(
-                [embedding_scores(m, task, key, folds, cache_dir) for m in randoms]
-            )
+            # Seed 0 was just probed as "random init + LR": reuse its scores.
+            others = [
+                embedding_scores(m, task, key, folds, cache_dir) for m in randoms[1:]
+            ]
+            results[method] = np.stack([results["random init + LR"], *others])
         elif method == "band power + LR":
             feats = _cached(
                 cache_dir, f"bp-{key}", lambda: band_power(task.X, task.sfreq)

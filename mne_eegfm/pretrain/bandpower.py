@@ -99,6 +99,11 @@ class BandPowerHead(nn.Module):
         return self.out(hidden)
 
 
+def masked_mean(values, weights):
+    """Mean of ``values`` weighted by ``weights`` (0 when every weight is 0)."""
+    return (values * weights).sum() / weights.sum().clamp_min(1.0)
+
+
 def band_power_loss(prediction, target, channel_mask=None):
     """Mean squared error over real channels, segments and bands.
 
@@ -117,8 +122,7 @@ def band_power_loss(prediction, target, channel_mask=None):
     errors = (prediction.float() - target.float()).square().mean(-1)
     if channel_mask is None:
         return errors.mean()
-    weights = channel_mask.float()[:, None, :].expand_as(errors)
-    return (errors * weights).sum() / weights.sum().clamp_min(1.0)
+    return masked_mean(errors, channel_mask.float()[:, None, :].expand_as(errors))
 
 
 def band_power_term(

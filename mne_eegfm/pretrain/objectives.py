@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docs import fill_doc
-from .bandpower import BandPowerHead, band_power_term
+from .bandpower import BandPowerHead, band_power_term, masked_mean
 from .lejepa import lejepa_loss, random_channel_subsets, random_time_crops
 
 OBJECTIVES = ("mixed", "recon", "lejepa", "spectral")
@@ -63,10 +63,6 @@ def _cell_weights(patch_mask, patch_size, channel_mask):
     return masked, visible
 
 
-def _weighted_mean(values, weights):
-    return (values * weights).sum() / weights.sum().clamp_min(1.0)
-
-
 def reconstruction_loss(
     recon, target, patch_mask, patch_size, channel_mask=None, visible_weight=0.05
 ):
@@ -103,9 +99,7 @@ def reconstruction_loss(
     masked, visible = _cell_weights(
         patch_mask.to(errors.device), patch_size, channel_mask
     )
-    return _weighted_mean(errors, masked) + visible_weight * _weighted_mean(
-        errors, visible
-    )
+    return masked_mean(errors, masked) + visible_weight * masked_mean(errors, visible)
 
 
 def spectral_loss(recon, target, alpha=1.0, beta=1.0):
