@@ -22,6 +22,10 @@ StandardScaler + LogisticRegression), ``random init + LR`` (the same
 architecture, seed 0; the goal compares with it), ``random inits + LR (mean)``
 (fold-wise mean over ``--random-inits`` seeds 0, 1, ...: one random init is a
 noisy baseline, its score moves by about 0.02 from seed to seed),
+``pretrained + query head`` and ``random init + query head``
+(:class:`mne_eegfm.EEGFMClassifier` as ``EEGFMClassifier().fit(X, y)``
+trains it: frozen encoder, the attention-pooling query head on the patch
+tokens, 30 epochs at most with early stopping; seed 0 for the random init),
 ``fine-tuned`` (:class:`mne_eegfm.EEGFMClassifier`,
 ``mode="finetune"``: up to 10 head-only epochs on the frozen encoder, then a
 few epochs of the whole model, see ``--finetune-epochs``), ``band power +
@@ -73,12 +77,16 @@ METHODS = (
     "pretrained + LR",
     "random init + LR",
     "random inits + LR (mean)",
+    "pretrained + query head",
+    "random init + query head",
     "fine-tuned",
     "band power + LR",
     "tangent space + LR",
 )
 #: Head-only epochs before fine-tuning (EEGFMClassifier's default).
 PROBE_EPOCHS = 10
+#: Methods that train EEGFMClassifier (left out with --quick).
+TRAINED = ("pretrained + query head", "random init + query head", "fine-tuned")
 EVENT_S = 4.0  # event-locked epoch length (T1/T2 last 4.1 s)
 EYES_MARGIN_S = 5.0
 _CACHE_VERSION = 1
@@ -456,8 +464,12 @@ def features_probe(features, task, probe=linear_probe):
     return fit_predict
 
 
-def finetune_probe(encoder, task, epochs, seed=0):
-    """``fit_predict`` of EEGFMClassifier(mode="finetune") on the windows."""
+def classifier_probe(encoder, task, **params):
+    """``fit_predict`` of :class:`mne_eegfm.EEGFMClassifier` on the windows.
+
+    ``encoder`` is a registry name or model file; ``params`` go to the
+    classifier (its defaults otherwise, seed 0).
+    """
     from mne_eegfm import EEGFMClassifier
 
     volts = (task.X * 1e-6).astype(np.float64)
@@ -465,11 +477,9 @@ def finetune_probe(encoder, task, epochs, seed=0):
 
     def fit_predict(train, test):
         clf = EEGFMClassifier(
-            model=encoder, mode="finetune", head="linear", ch_names=task.ch_names,
-            probe_epochs=PROBE_EPOCHS,
-            sfreq=task.sfreq, window_s=window_s, on_missing="drop",
-            max_epochs=epochs, validation_fraction=0.0, batch_size=32,
-            random_state=seed, device="cpu", verbose=False,
+            model=encoder, ch_names=task.ch_names, sfreq=task.sfreq,
+            window_s=window_s, on_missing="drop", random_state=0, device="cpu",
+            verbose=False, **params,
         )  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -477,6 +487,25 @@ def finetune_probe(encoder, task, epochs, seed=0):
             return clf.predict_proba(volts[test])[:, list(clf.classes_).index(1)]
 
     return fit_predict
+
+
+def finetune_probe(encoder, task, epochs):
+    """LP-FT: ``PROBE_EPOCHS`` head-only epochs, then ``epochs`` of the whole model."""
+    return classifier_probe(
+        encoder, task, mode="finetune", head="linear", probe_epochs=PROBE_EPOCHS,
+        max_epochs=epochs, validation_fraction=0.0, batch_size=32,
+    )  # fmt: skip
+
+
+def model_file(model, contract, cache_dir):
+    """A model file of ``model`` in the cache (for EEGFMClassifier), made once."""
+    from mne_eegfm.checkpoints import save_model
+
+    stem = Path(cache_dir) / f"model-{model_fingerprint(model)}"
+    if not stem.with_suffix(".safetensors").is_file():
+        card = {"name": stem.name, "description": "random init (transfer.py)"}
+        save_model(model, stem, contract=contract, card=card, verbose=False)
+    return stem.with_suffix(".safetensors")
 
 
 # ---------------------------------------------------------------------------
@@ -539,6 +568,13 @@ def run_task(task, pretrained, randoms, methods, folds, cache_dir, args, timings
                 embedding_scores(m, task, key, folds, cache_dir) for m in randoms[1:]
             ]
             results[method] = np.stack([results["random init + LR"], *others])
+        elif method == "pretrained + query head":
+            fit_predict = classifier_probe(args.encoder, task, head="query")
+            results[method] = cross_validate(fit_predict, task, folds)
+        elif method == "random init + query head":
+            encoder = model_file(randoms[0], pretrained.contract, cache_dir)
+            fit_predict = classifier_probe(encoder, task, head="query")
+            results[method] = cross_validate(fit_predict, task, folds)
         elif method == "band power + LR":
             feats = _cached(
                 cache_dir, f"bp-{key}", lambda: band_power(task.X, task.sfreq)
@@ -583,33 +619,53 @@ def markdown_table(all_results, tasks, header):
     return "\n".join(lines)
 
 
+def _best_baseline(results):
+    base = [
+        results[m][:, 0].mean()
+        for m in ("band power + LR", "tangent space + LR")
+        if m in results
+    ]
+    return max(base) if base else None
+
+
+def _lr_verdict(name, results):
+    pre = results["pretrained + LR"][:, 0].mean()
+    parts = [f"{name}: pretrained {pre:.3f}"]
+    if "random init + LR" in results:
+        gain = pre - results["random init + LR"][:, 0].mean()
+        parts.append(f"vs random {gain:+.3f} (goal >= +0.05)")
+    inits = results.get("random inits + LR (mean)")
+    if inits is not None and len(inits) > 1:
+        per_init = inits[..., 0].mean(1)
+        parts.append(
+            f"vs the mean of {len(per_init)} random inits "
+            f"{pre - per_init.mean():+.3f} (inits {per_init.min():.3f}-"
+            f"{per_init.max():.3f})"
+        )
+    if _best_baseline(results) is not None:
+        parts.append(f"vs best baseline {pre - _best_baseline(results):+.3f}")
+    return ", ".join(parts)
+
+
+def _query_verdict(name, results):
+    pre = results["pretrained + query head"][:, 0].mean()
+    parts = [f"{name}, query head: pretrained {pre:.3f}"]
+    if "random init + query head" in results:
+        gain = pre - results["random init + query head"][:, 0].mean()
+        parts.append(f"vs random init {gain:+.3f}")
+    if _best_baseline(results) is not None:
+        parts.append(f"vs best baseline {pre - _best_baseline(results):+.3f}")
+    return ", ".join(parts)
+
+
 def verdict(all_results):
     """Lines comparing pretrained vs random and vs the better baseline."""
     lines = []
     for name, results in all_results.items():
-        if "pretrained + LR" not in results:
-            continue
-        pre = results["pretrained + LR"][:, 0].mean()
-        parts = [f"{name}: pretrained {pre:.3f}"]
-        if "random init + LR" in results:
-            gain = pre - results["random init + LR"][:, 0].mean()
-            parts.append(f"vs random {gain:+.3f} (goal >= +0.05)")
-        inits = results.get("random inits + LR (mean)")
-        if inits is not None and len(inits) > 1:
-            per_init = inits[..., 0].mean(1)
-            parts.append(
-                f"vs the mean of {len(per_init)} random inits "
-                f"{pre - per_init.mean():+.3f} (inits {per_init.min():.3f}-"
-                f"{per_init.max():.3f})"
-            )
-        base = [
-            results[m][:, 0].mean()
-            for m in ("band power + LR", "tangent space + LR")
-            if m in results
-        ]
-        if base:
-            parts.append(f"vs best baseline {pre - max(base):+.3f}")
-        lines.append(", ".join(parts))
+        if "pretrained + LR" in results:
+            lines.append(_lr_verdict(name, results))
+        if "pretrained + query head" in results:
+            lines.append(_query_verdict(name, results))
     return lines
 
 
@@ -629,7 +685,9 @@ def main(argv=None):
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--quick", action="store_true", help="Frozen-feature methods only."
+        "--quick",
+        action="store_true",
+        help="Leave out the methods that train EEGFMClassifier.",
     )
     parser.add_argument("--out", type=Path, help="Also write the table here.")
     args = parser.parse_args(argv)
@@ -640,7 +698,7 @@ def main(argv=None):
     methods = [
         m
         for m in METHODS
-        if not (args.quick and m == "fine-tuned")
+        if not (args.quick and m in TRAINED)
         and not (args.random_inits < 2 and m == "random inits + LR (mean)")
     ]
     timings, all_results, tasks = {}, {}, []

@@ -5,6 +5,7 @@ import pytest
 import torch
 from _helpers import load_benchmark
 
+from mne_eegfm import InputContract, load_model
 from mne_eegfm.models import create_model
 
 
@@ -108,3 +109,27 @@ def test_several_random_inits_are_averaged_fold_by_fold(transfer):
     (line,) = transfer.verdict(results)
     assert "vs random +0.200 (goal >= +0.05)" in line
     assert "vs the mean of 2 random inits +0.100 (inits 0.500-0.700)" in line
+
+
+def test_query_head_rows_get_their_own_verdict(transfer, tmp_path):
+    results = {
+        "toy": {
+            "pretrained + query head": np.array([[0.8, 0.9], [0.6, 0.7]]),
+            "random init + query head": np.array([[0.5, 0.5], [0.5, 0.5]]),
+            "band power + LR": np.array([[0.6, 0.7], [0.6, 0.7]]),
+        }
+    }
+    (line,) = transfer.verdict(results)
+    assert line == (
+        "toy, query head: pretrained 0.700, vs random init +0.200, "
+        "vs best baseline +0.100"
+    )
+    torch.manual_seed(0)
+    model = create_model(
+        "lumamba-tiny", num_queries=2, embed_dim=16, num_blocks=1, d_state=4, expand=1
+    )
+    contract = InputContract(sfreq=64.0, h_freq=30.0, window_s=2.5)
+    path = transfer.model_file(model, contract, tmp_path)
+    assert path == transfer.model_file(model, contract, tmp_path)
+    loaded = load_model(path)
+    assert transfer.model_fingerprint(loaded) == transfer.model_fingerprint(model)
