@@ -181,7 +181,7 @@ def _shipped_entries():
             filename=f"{DEFAULT_MODEL}.safetensors",
             sha256="ba309cbdbaeb33ba0c3e8788f6d34022fd430aa33e1b6c02b2fa4e7d53230c27",
             sidecar_sha256=(
-                "83df252e8c8c48ef9f6ea0bdecb94d52abf48df5752fad48f2e0d45c860a27c5"
+                "900a4d77ec11f78a1344ab1191cb6ab62c71ae1f390655bf37fc066b66c26e5c"
             ),
             description="LuMamba-Tiny encoder pretrained by mne-eegfm on real "
             "public EEG (default embedding model).",
