@@ -167,15 +167,19 @@ embed_dim : int
 n_outputs : int
     Number of outputs (classes)."""
 
-docdict["ssm_biases"] = """
+docdict["bias"] = """
 bias : bool
-    Whether ``in_proj`` and ``out_proj`` have biases.
+    Whether ``in_proj`` and ``out_proj`` have biases."""
+
+docdict["conv_bias"] = """
 conv_bias : bool
     Whether the convolution has a bias."""
 
-docdict["ssm_factory"] = """
+docdict["layer_idx"] = """
 layer_idx : int | None
-    Accepted for compatibility with mamba-ssm.
+    Accepted for compatibility with mamba-ssm."""
+
+docdict["factory"] = """
 device, dtype : torch.device | torch.dtype | None
     Factory arguments of the parameters."""
 

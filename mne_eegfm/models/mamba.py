@@ -137,10 +137,12 @@ class Mamba(MambaBlock):
         Scale of the ``dt_proj.weight`` initialisation.
     dt_init_floor : float
         Smallest initial step size.
-    %(ssm_biases)s
+    %(conv_bias)s
+    %(bias)s
     use_fast_path : bool
         Accepted for compatibility with mamba-ssm.
-    %(ssm_factory)s
+    %(layer_idx)s
+    %(factory)s
     """
 
     def __init__(

@@ -93,14 +93,18 @@ class Mamba2(MambaBlock):
         Initial step sizes (log-uniform in ``[dt_min, dt_max]``, floored).
     dt_limit : tuple of float
         Clamp of the step sizes.
-    %(ssm_biases)s
+    %(bias)s
+    %(conv_bias)s
     chunk_size : int
         Chunk length of the CUDA kernel (the CPU path uses 64).
-    use_mem_eff_path, sequence_parallel : bool
+    use_mem_eff_path : bool
         Accepted for compatibility with mamba-ssm.
+    %(layer_idx)s
     process_group : None
         Tensor parallelism is not supported; must be None.
-    %(ssm_factory)s
+    sequence_parallel : bool
+        Accepted for compatibility with mamba-ssm.
+    %(factory)s
     """
 
     cpu_chunk_size = 64
