@@ -628,13 +628,15 @@ def _best_baseline(results):
     return max(base) if base else None
 
 
-def _lr_verdict(name, results):
-    pre = results["pretrained + LR"][:, 0].mean()
-    parts = [f"{name}: pretrained {pre:.3f}"]
-    if "random init + LR" in results:
-        gain = pre - results["random init + LR"][:, 0].mean()
-        parts.append(f"vs random {gain:+.3f} (goal >= +0.05)")
-    inits = results.get("random inits + LR (mean)")
+def _probe_verdict(name, results, probe):
+    """One line for one probe ("LR" or "query head") of one task."""
+    pre = results[f"pretrained + {probe}"][:, 0].mean()
+    label = name if probe == "LR" else f"{name}, {probe}"
+    parts = [f"{label}: pretrained {pre:.3f}"]
+    if f"random init + {probe}" in results:
+        gain = pre - results[f"random init + {probe}"][:, 0].mean()
+        parts.append(f"vs random init {gain:+.3f} (goal >= +0.05)")
+    inits = results.get(f"random inits + {probe} (mean)")
     if inits is not None and len(inits) > 1:
         per_init = inits[..., 0].mean(1)
         parts.append(
@@ -647,26 +649,14 @@ def _lr_verdict(name, results):
     return ", ".join(parts)
 
 
-def _query_verdict(name, results):
-    pre = results["pretrained + query head"][:, 0].mean()
-    parts = [f"{name}, query head: pretrained {pre:.3f}"]
-    if "random init + query head" in results:
-        gain = pre - results["random init + query head"][:, 0].mean()
-        parts.append(f"vs random init {gain:+.3f}")
-    if _best_baseline(results) is not None:
-        parts.append(f"vs best baseline {pre - _best_baseline(results):+.3f}")
-    return ", ".join(parts)
-
-
 def verdict(all_results):
     """Lines comparing pretrained vs random and vs the better baseline."""
-    lines = []
-    for name, results in all_results.items():
-        if "pretrained + LR" in results:
-            lines.append(_lr_verdict(name, results))
-        if "pretrained + query head" in results:
-            lines.append(_query_verdict(name, results))
-    return lines
+    return [
+        _probe_verdict(name, results, probe)
+        for name, results in all_results.items()
+        for probe in ("LR", "query head")
+        if f"pretrained + {probe}" in results
+    ]
 
 
 def main(argv=None):

@@ -107,7 +107,7 @@ def test_several_random_inits_are_averaged_fold_by_fold(transfer):
         }
     }
     (line,) = transfer.verdict(results)
-    assert "vs random +0.200 (goal >= +0.05)" in line
+    assert "vs random init +0.200 (goal >= +0.05)" in line
     assert "vs the mean of 2 random inits +0.100 (inits 0.500-0.700)" in line
 
 
@@ -121,7 +121,7 @@ def test_query_head_rows_get_their_own_verdict(transfer, tmp_path):
     }
     (line,) = transfer.verdict(results)
     assert line == (
-        "toy, query head: pretrained 0.700, vs random init +0.200, "
+        "toy, query head: pretrained 0.700, vs random init +0.200 (goal >= +0.05), "
         "vs best baseline +0.100"
     )
     torch.manual_seed(0)
