@@ -34,6 +34,14 @@ _MODES = ("linear-probe", "finetune")
 _MACHINE_PARAMS = ("device", "precision", "verbose")
 
 
+def _check_count(est, name, minimum):
+    """Raise a ValueError unless parameter ``name`` is an integer >= minimum."""
+    value = getattr(est, name)
+    if not isinstance(value, int | np.integer) or value < minimum:
+        kind = "a positive" if minimum == 1 else "a non-negative"
+        raise ValueError(f"{name} must be {kind} integer, got {value!r}")
+
+
 @fill_doc
 class EEGFMClassifier(ClassifierMixin, BaseEstimator):
     """Classify EEG windows with a foundation model and a trained head.
@@ -210,23 +218,12 @@ class EEGFMClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"mode must be 'linear-probe' or 'finetune', got {self.mode!r}"
             )
-        if not isinstance(self.max_epochs, int | np.integer) or self.max_epochs < 1:
-            raise ValueError(
-                f"max_epochs must be a positive integer, got {self.max_epochs!r}"
-            )
+        for name, minimum in (("max_epochs", 1), ("patience", 1), ("probe_epochs", 0)):
+            _check_count(self, name, minimum)
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(
                 "validation_fraction must be in [0, 1), got "
                 f"{self.validation_fraction!r}"
-            )
-        if not isinstance(self.patience, int | np.integer) or self.patience < 1:
-            raise ValueError(
-                f"patience must be a positive integer, got {self.patience!r}"
-            )
-        if not isinstance(self.probe_epochs, int | np.integer) or self.probe_epochs < 0:
-            raise ValueError(
-                "probe_epochs must be a non-negative integer, got "
-                f"{self.probe_epochs!r}"
             )
         for name in ("lr", "encoder_lr_scale", "weight_decay"):
             if not getattr(self, name) >= 0:
