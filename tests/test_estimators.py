@@ -489,6 +489,9 @@ def test_classifier_errors(labelled):
         _clf(mode="full").fit(epochs, y)
     with pytest.raises(ValueError, match="validation_fraction"):
         _clf(validation_fraction=1.0).fit(epochs, y)
+    for name, bad in (("max_epochs", 0), ("patience", 2.5)):
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+            _clf(**{name: bad}).fit(epochs, y)
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
