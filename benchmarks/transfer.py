@@ -568,11 +568,12 @@ def run_task(task, pretrained, randoms, methods, folds, cache_dir, args, timings
                 embedding_scores(m, task, key, folds, cache_dir) for m in randoms[1:]
             ]
             results[method] = np.stack([results["random init + LR"], *others])
-        elif method == "pretrained + query head":
-            fit_predict = classifier_probe(args.encoder, task, head="query")
-            results[method] = cross_validate(fit_predict, task, folds)
-        elif method == "random init + query head":
-            encoder = model_file(randoms[0], pretrained.contract, cache_dir)
+        elif method.endswith("+ query head"):
+            encoder = (
+                args.encoder
+                if method.startswith("pretrained")
+                else model_file(randoms[0], pretrained.contract, cache_dir)
+            )
             fit_predict = classifier_probe(encoder, task, head="query")
             results[method] = cross_validate(fit_predict, task, folds)
         elif method == "band power + LR":
@@ -644,8 +645,9 @@ def _probe_verdict(name, results, probe):
             f"{pre - per_init.mean():+.3f} (inits {per_init.min():.3f}-"
             f"{per_init.max():.3f})"
         )
-    if _best_baseline(results) is not None:
-        parts.append(f"vs best baseline {pre - _best_baseline(results):+.3f}")
+    best = _best_baseline(results)
+    if best is not None:
+        parts.append(f"vs best baseline {pre - best:+.3f}")
     return ", ".join(parts)
 
 
