@@ -1,10 +1,11 @@
-"""Small utilities: the compute device and the system information block.
+"""Small utilities: the compute device, parameter defaults, the system information.
 
 ``atomic_path`` lives in :mod:`mne_eegfm.io`; it stays importable from here.
 """
 
 import importlib
 import importlib.util
+import inspect
 import os
 import platform
 import sys
@@ -44,6 +45,22 @@ _PACKAGES = (
     ("numba", "numba"),
     ("huggingface_hub", "huggingface_hub"),
 )
+
+
+def parameter_defaults(obj):
+    """Default value of each parameter of a function or class, by name.
+
+    Parameters
+    ----------
+    obj : callable | type
+        The function or class (its ``__init__`` signature).
+
+    Returns
+    -------
+    defaults : dict
+        Parameter name -> default (``inspect.Parameter.empty`` where none).
+    """
+    return {name: p.default for name, p in inspect.signature(obj).parameters.items()}
 
 
 def _version(dist):

@@ -11,6 +11,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from ..cards import json_object
+from ..utils import parameter_defaults
 from . import femba, lumamba, luna
 from .femba import FEMBA
 from .heads import HEADS
@@ -94,8 +95,11 @@ def create_model(name, n_outputs=None, head=None, **overrides):
         raise ValueError(
             f"invalid option for {name!r} ({cls.__name__}): {err}"
         ) from None
-    params = inspect.signature(cls).parameters
-    full = {k: p.default for k, p in params.items() if k not in ("n_outputs", "head")}
+    full = {
+        k: v
+        for k, v in parameter_defaults(cls).items()
+        if k not in ("n_outputs", "head")
+    }
     full.update(arch)
     model.config = {
         "name": name,

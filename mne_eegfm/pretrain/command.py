@@ -1,7 +1,6 @@
 """The ``mne-eegfm pretrain`` command."""
 
 import copy
-import inspect
 import json
 import os
 import platform
@@ -13,6 +12,7 @@ import click
 import torch
 
 from ..preprocessing import InputContract
+from ..utils import parameter_defaults
 from .objectives import OBJECTIVES, PretrainObjective
 from .trainer import barrier, init_distributed
 from .trainer import pretrain as run_pretraining
@@ -20,16 +20,10 @@ from .trainer import pretrain as run_pretraining
 RUN_NAME = "run.json"
 
 
-def _defaults(obj):
-    """Default of each parameter of ``obj``: options take them from the library."""
-    return {
-        name: param.default for name, param in inspect.signature(obj).parameters.items()
-    }
-
-
-_CONTRACT = _defaults(InputContract)
-_OBJECTIVE = _defaults(PretrainObjective)
-_TRAINING = _defaults(run_pretraining)
+# Option defaults come from the library, so --help cannot drift from it.
+_CONTRACT = parameter_defaults(InputContract)
+_OBJECTIVE = parameter_defaults(PretrainObjective)
+_TRAINING = parameter_defaults(run_pretraining)
 
 
 def _model_options(items):
