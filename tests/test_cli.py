@@ -108,31 +108,6 @@ def test_help_version_and_fast_import():
     assert proc.stdout.split() == ["False", "False"]
 
 
-def _option_defaults(command):
-    return {p.name: p.default for p in command.params}
-
-
-@pytest.mark.parametrize(
-    "command, library, names",
-    [
-        ("fit", "classifier", ["mode", "head", "max_epochs", "precision"]),
-        ("predict", "classifier", ["overlap", "precision"]),
-        ("embed", "embedder", ["overlap", "precision"]),
-    ],
-)
-def test_cli_defaults_follow_the_library(command, library, names):
-    """The fast-to-import commands repeat library defaults: they must agree."""
-    import inspect
-
-    from mne_eegfm import EEGFMClassifier, EEGFMEmbedder
-
-    cls = {"classifier": EEGFMClassifier, "embedder": EEGFMEmbedder}[library]
-    expected = inspect.signature(cls).parameters
-    options = _option_defaults(main.commands[command])
-    for name in names:
-        assert options[name] == expected[name].default, name
-
-
 def test_models_and_cards(tiny_model):
     out = _run(["models"]).output
     assert "lumamba-tiny-gb-epilepsy" in out and "luna-base" in out
@@ -541,6 +516,31 @@ def test_predict_leaves_input_files_unchanged(data_path, tiny_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [*(p.name for p in copies), "out"]
     )
+
+
+def _option_defaults(command):
+    return {p.name: p.default for p in command.params}
+
+
+@pytest.mark.parametrize(
+    "command, library, names",
+    [
+        ("fit", "classifier", ["mode", "head", "max_epochs", "precision"]),
+        ("predict", "classifier", ["overlap", "precision"]),
+        ("embed", "embedder", ["overlap", "precision"]),
+    ],
+)
+def test_cli_defaults_follow_the_library(command, library, names):
+    """The fast-to-import commands repeat library defaults: they must agree."""
+    import inspect
+
+    from mne_eegfm import EEGFMClassifier, EEGFMEmbedder
+
+    cls = {"classifier": EEGFMClassifier, "embedder": EEGFMEmbedder}[library]
+    expected = inspect.signature(cls).parameters
+    options = _option_defaults(main.commands[command])
+    for name in names:
+        assert options[name] == expected[name].default, name
 
 
 def test_defaults_agree_with_the_registry():
